@@ -1,0 +1,176 @@
+"""Masked-language-model masking as pure, seeded tensor functions.
+
+Every strategy is one function of tensors and an explicit `seed` (a `[2]` int tensor for
+TensorFlow's stateless random ops): the same inputs and seed give the same masks, and a new
+seed per step (the pipeline derives it from `(seed, step)`) gives a fresh mask every time an
+example is seen. There are no flags, no global random state and no Python loops over tokens.
+
+All strategies share one selection routine over *words*: random (token-level) masking is the
+case where every piece is its own word. Per sequence:
+
+1. `n` = number of selectable pieces (not special, not padding, `word_ids >= 0`);
+2. `k = min(max_predictions, floor(selection_rate * n + u))`, `u ~ U[0, 1)`, so the expected
+   number of masked pieces is exactly `selection_rate * n` (stochastic rounding);
+3. words are visited in a random order and taken while their pieces still fit in `k`;
+4. each chosen piece becomes `[MASK]` with probability `mask_token_rate`, a random
+   non-special token with probability `random_token_rate`, and stays itself otherwise.
+
+Worked example, whole-word masking, `k = 3`:
+
+    tokens     [CLS] the  un   ##aff ##able cat  [SEP] [PAD]
+    word_ids    -1   0    1    1     1      2    -1    -1
+    random word order: 1, 2, 0  -> word 1 (3 pieces) fits, word 2 would make 4 > 3: stop
+    mask_positions [2, 3, 4, 0 ...]   mask_weights [1, 1, 1, 0 ...]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+
+def _selection(word_ids, k, seed):
+    """Chooses whole words until `k` pieces are used. Returns a [B, L] bool mask."""
+    batch, length = tf.shape(word_ids)[0], tf.shape(word_ids)[1]
+    selectable = word_ids >= 0
+    # Pieces per word: counts[b, w] = number of pieces of word w in sequence b.  [B, L]
+    flat_word = tf.range(batch)[:, None] * length + tf.maximum(word_ids, 0)
+    counts = tf.math.unsorted_segment_sum(
+        tf.cast(selectable, tf.int32), flat_word, batch * length)
+    counts = tf.reshape(counts, [batch, length])
+    # A random order over existing words; absent words (count 0) sort last.
+    score = tf.random.stateless_uniform([batch, length], seed=seed)
+    score = tf.where(counts > 0, score, -1.0)
+    order = tf.argsort(score, axis=1, direction="DESCENDING", stable=True)  # [B, L]
+    sorted_counts = tf.gather(counts, order, batch_dims=1)
+    taken_sorted = tf.logical_and(tf.cumsum(sorted_counts, axis=1) <= k[:, None],
+                                  sorted_counts > 0)
+    # Back from visiting order to word order.
+    taken = tf.gather(taken_sorted, tf.argsort(order, axis=1, stable=True), batch_dims=1)
+    return tf.logical_and(selectable,
+                          tf.gather(taken, tf.maximum(word_ids, 0), batch_dims=1))
+
+
+def mask_tokens(
+    token_ids: tf.Tensor,
+    word_ids: tf.Tensor,
+    seed: tf.Tensor,
+    *,
+    vocabulary_size: int,
+    mask_token_id: int,
+    special_ids: Sequence[int],
+    selection_rate: float = 0.15,
+    max_predictions: int = 20,
+    mask_token_rate: float = 0.8,
+    random_token_rate: float = 0.1,
+) -> dict[str, tf.Tensor]:
+    """Selects and replaces pieces for MLM, whole words at a time.
+
+    Args:
+      token_ids: [B, L] int32 ids.
+      word_ids: [B, L] int32 word index of each piece within its sequence; -1 for positions
+        that must never be selected (`[CLS]`, `[SEP]`, padding). Pieces sharing a word id are
+        selected together. For token-level masking use `token_word_ids(word_ids)`.
+      seed: [2] int32/int64, the stateless random seed.
+      vocabulary_size: size of the vocabulary (random replacements are drawn from it).
+      mask_token_id: id of `[MASK]`.
+      special_ids: ids never selected and never drawn as random replacements.
+      selection_rate: expected fraction of selectable pieces to predict.
+      max_predictions: P, the fixed number of prediction slots per sequence.
+      mask_token_rate: probability that a selected piece becomes `[MASK]`.
+      random_token_rate: probability that it becomes a random token (else it is kept).
+
+    Returns:
+      dict with
+        token_ids: [B, L] int32, the masked input.
+        mask_positions: [B, P] int32 positions of the selected pieces, ascending, then 0s.
+        mask_ids: [B, P] int32 original ids at those positions (0 in unused slots).
+        mask_weights: [B, P] float32, 1.0 for used slots, 0.0 for unused ones.
+    """
+    if not 0.0 <= selection_rate <= 1.0:
+        raise ValueError(f"selection_rate must be in [0, 1], got {selection_rate}")
+    if mask_token_rate < 0 or random_token_rate < 0 or mask_token_rate + random_token_rate > 1:
+        raise ValueError("mask_token_rate and random_token_rate must be >= 0 and sum to <= 1, "
+                         f"got {mask_token_rate} and {random_token_rate}")
+    token_ids = tf.convert_to_tensor(token_ids, tf.int32)
+    word_ids = tf.convert_to_tensor(word_ids, tf.int32)
+    length = token_ids.shape[1]
+    if length is not None and max_predictions > length:
+        raise ValueError(f"max_predictions ({max_predictions}) exceeds the sequence length "
+                         f"({length})")
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
+    special = tf.constant(sorted(set(special_ids)), tf.int32)
+    is_special = tf.reduce_any(token_ids[..., None] == special, axis=-1)
+    word_ids = tf.where(is_special, -1, word_ids)
+
+    # 1-2. How many pieces to predict per sequence (stochastic rounding).  [B]
+    num_selectable = tf.reduce_sum(tf.cast(word_ids >= 0, tf.float32), axis=1)
+    jitter = tf.random.stateless_uniform(tf.shape(num_selectable), seed=seeds[0])
+    k = tf.cast(tf.floor(selection_rate * num_selectable + jitter), tf.int32)
+    k = tf.minimum(k, max_predictions)
+
+    # 3. Which pieces.  [B, L] -> [B, P] positions in ascending order.
+    selected = _selection(word_ids, k, seeds[1])
+    seq_len = tf.shape(token_ids)[1]
+    rank = tf.where(selected, seq_len - tf.range(seq_len)[None, :], 0)
+    top, positions = tf.math.top_k(rank, k=max_predictions, sorted=True)
+    used = top > 0  # [B, P]
+    mask_positions = tf.where(used, positions, 0)
+    mask_ids = tf.where(used, tf.gather(token_ids, mask_positions, batch_dims=1), 0)
+
+    # 4. What they become.  [B, P]
+    shape = tf.shape(mask_positions)
+    u = tf.random.stateless_uniform(shape, seed=seeds[2])
+    allowed = np.setdiff1d(np.arange(vocabulary_size), np.asarray(special_ids, np.int64))
+    allowed = tf.constant(allowed.astype(np.int32))
+    random_ids = tf.gather(allowed, tf.random.stateless_uniform(
+        shape, seed=seeds[3], maxval=tf.size(allowed), dtype=tf.int32))
+    new_ids = tf.where(u < mask_token_rate, mask_token_id,
+                       tf.where(u < mask_token_rate + random_token_rate, random_ids, mask_ids))
+    # Unused slots add 0 at position 0, so duplicates there are harmless.
+    delta = tf.where(used, new_ids - mask_ids, 0)
+    batch_index = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
+    indices = tf.stack([batch_index, mask_positions], axis=-1)
+    masked = tf.tensor_scatter_nd_add(token_ids, indices, delta)
+    return {
+        "token_ids": masked,
+        "mask_positions": mask_positions,
+        "mask_ids": mask_ids,
+        "mask_weights": tf.cast(used, tf.float32),
+    }
+
+
+def token_word_ids(word_ids: tf.Tensor) -> tf.Tensor:
+    """Word ids for token-level (random) masking: every selectable piece is its own word."""
+    positions = tf.broadcast_to(tf.range(tf.shape(word_ids)[1])[None, :], tf.shape(word_ids))
+    return tf.where(word_ids >= 0, positions, -1)
+
+
+#: strategy name -> how the pipeline turns packed `word_ids` into masking `word_ids`.
+STRATEGIES = {
+    "random": token_word_ids,
+    "whole_word": lambda word_ids: word_ids,
+}
+
+
+def apply_masking(features: dict[str, tf.Tensor], seed: tf.Tensor, *, strategy: str = "random",
+                  **kwargs) -> dict[str, tf.Tensor]:
+    """Masks a batch of packed features with a named strategy.
+
+    Args:
+      features: dict with [B, L] `token_ids` and `word_ids` (as built by `packing.finalize`).
+      seed: [2] stateless seed.
+      strategy: a key of `STRATEGIES`.
+      **kwargs: forwarded to `mask_tokens`.
+
+    Returns:
+      `features` with masked `token_ids` plus `mask_positions`, `mask_ids`, `mask_weights`.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Unknown masking strategy {strategy!r}; one of {sorted(STRATEGIES)}")
+    word_ids = STRATEGIES[strategy](features["word_ids"])
+    out = dict(features)
+    out.update(mask_tokens(features["token_ids"], word_ids, seed, **kwargs))
+    return out

@@ -1,0 +1,180 @@
+"""Strategy choice, optimizer and schedule, callbacks, and the `model.fit` pretraining loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import warnings
+
+import keras
+import tensorflow as tf
+
+_BACKUP_METADATA = "training_metadata.json"
+
+
+# ----------------------------------------------------------------------------------------------
+# Strategy
+# ----------------------------------------------------------------------------------------------
+def choose_strategy(name: str = "auto", devices: list[str] | None = None):
+    """Returns a `tf.distribute.Strategy`.
+
+    Args:
+      name: "auto" (MirroredStrategy over the visible GPUs; the default strategy on CPU),
+        "default", "mirrored", "multi_worker" (reads `TF_CONFIG`), or "tpu" (a TPU reached
+        through `TPUClusterResolver`, e.g. in Colab).
+      devices: for "mirrored", explicit devices (e.g. two logical CPUs in tests).
+    """
+    if name == "auto":
+        gpus = tf.config.list_logical_devices("GPU")
+        return tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=devices)
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    raise ValueError(f"--strategy must be auto, default, mirrored, multi_worker or tpu; "
+                     f"got {name!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Optimizer
+# ----------------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="tfmask")
+class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from 0 to `peak_learning_rate`, then linear decay to 0 at `total_steps`.
+
+    Args:
+      peak_learning_rate: the rate reached at the end of warm-up.
+      warmup_steps: steps of linear warm-up.
+      total_steps: the step at which the rate reaches 0.
+    """
+
+    def __init__(self, peak_learning_rate: float, warmup_steps: int, total_steps: int):
+        self.peak_learning_rate = float(peak_learning_rate)
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warmup = keras.ops.cast(max(self.warmup_steps, 1), "float32")
+        decay = keras.ops.cast(max(self.total_steps - self.warmup_steps, 1), "float32")
+        up = step / warmup
+        down = keras.ops.maximum(0.0, (self.total_steps - step) / decay)
+        return self.peak_learning_rate * keras.ops.where(step < self.warmup_steps, up, down)
+
+    def get_config(self):
+        return {"peak_learning_rate": self.peak_learning_rate,
+                "warmup_steps": self.warmup_steps, "total_steps": self.total_steps}
+
+
+def build_optimizer(learning_rate: float, total_steps: int, warmup_steps: int = -1,
+                    weight_decay: float = 0.01, clipnorm: float | None = 1.0,
+                    epsilon: float = 1e-6) -> keras.optimizers.AdamW:
+    """AdamW with warm-up + linear decay, no decay on LayerNorm and biases, global-norm clip.
+
+    `warmup_steps=-1` means 10% of `total_steps`.
+    """
+    if warmup_steps < 0:
+        warmup_steps = max(1, total_steps // 10)
+    optimizer = keras.optimizers.AdamW(
+        learning_rate=WarmupLinearDecay(learning_rate, warmup_steps, total_steps),
+        weight_decay=weight_decay, epsilon=epsilon, global_clipnorm=clipnorm)
+    # Keras variable names are short ("gamma", "beta", "bias"): these cover every LayerNorm
+    # and bias, as BERT's AdamWeightDecayOptimizer does.
+    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
+
+
+def compile_masked_lm(model: keras.Model, optimizer, jit_compile=False,
+                      steps_per_execution: int = 1) -> None:
+    """Loss and masked-token accuracy over the masked positions only.
+
+    The dataset's `sample_weight` is zero on unused prediction slots and normalised over the
+    global batch (see `tfmask.data.pretraining_dataset`), so Keras's default reduction yields
+    the mean cross-entropy over masked tokens, identical for any number of replicas.
+    """
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")],
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Callbacks
+# ----------------------------------------------------------------------------------------------
+def resumed_epoch(backup_dir: str) -> int:
+    """The epoch (= checkpoint interval) `BackupAndRestore` will resume from; 0 if none."""
+    path = os.path.join(backup_dir, _BACKUP_METADATA)
+    if not os.path.exists(path):
+        return 0
+    with open(path) as fh:
+        return int(json.load(fh)["epoch"])
+
+
+class HistoryRecorder(keras.callbacks.Callback):
+    """Writes `history.json` (one record per checkpoint interval) and `history.png`.
+
+    Records: `step`, `loss`, `masked_accuracy`, `tokens_per_second` (B x L positions per
+    second of training steps, evaluation excluded), `learning_rate`, `wall_time`, and with
+    evaluation data `eval_loss`, `eval_masked_accuracy`. On resume, records of steps beyond the
+    restored checkpoint are dropped and the rest kept.
+    """
+
+    def __init__(self, run_dir: str, steps_per_epoch: int, tokens_per_step: int,
+                 start_step: int = 0):
+        super().__init__()
+        self.path = os.path.join(run_dir, "history.json")
+        self.plot_path = os.path.join(run_dir, "history.png")
+        self.steps_per_epoch = steps_per_epoch
+        self.tokens_per_step = tokens_per_step
+        self.records = []
+        if os.path.exists(self.path):
+            with open(self.path) as fh:
+                self.records = [r for r in json.load(fh) if r["step"] <= start_step]
+        self._start = self._last_batch_end = None
+        self._run_start = time.time()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._last_batch_end = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        elapsed = max((self._last_batch_end or time.perf_counter()) - self._start, 1e-9)
+        record = {
+            "step": (epoch + 1) * self.steps_per_epoch,
+            "loss": float(logs["loss"]),
+            "masked_accuracy": float(logs["masked_accuracy"]),
+            "tokens_per_second": self.steps_per_epoch * self.tokens_per_step / elapsed,
+            "learning_rate": float(keras.ops.convert_to_numpy(
+                self.model.optimizer.learning_rate)),
+            "wall_time": time.time() - self._run_start,
+        }
+        if "val_loss" in logs:
+            record["eval_loss"] = float(logs["val_loss"])
+            record["eval_masked_accuracy"] = float(logs["val_masked_accuracy"])
+        self.records.append(record)
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.records, fh, indent=1)
+        os.replace(tmp, self.path)  # never a half-written history after a kill
+        from tfmask.plots import plot_history
+
+        plot_history(self.records, self.plot_path)
+
+
+def quiet_unused_pooler_warning():
+    """MLM pretraining (no next-sentence task) leaves the pooler without gradients: expected."""
+    warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooler")
