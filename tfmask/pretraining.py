@@ -193,6 +193,7 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
                                  t.batch_size * experiment.data.max_sequence_length,
                                  start_step=start_step),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+        training.ReseedDropout(),
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2

@@ -175,6 +175,25 @@ class HistoryRecorder(keras.callbacks.Callback):
         plot_history(self.records, self.plot_path)
 
 
+class ReseedDropout(keras.callbacks.Callback):
+    """Sets every dropout RNG state from the epoch number at the start of each epoch.
+
+    Keras's weight checkpoints do not hold the `SeedGenerator` states that drive dropout, so a
+    run restored by `BackupAndRestore` would draw different dropout masks than the run that
+    was interrupted. Deriving the states from (initial seed, epoch) makes a resumed run draw
+    exactly the masks an uninterrupted one draws.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for layer in self.model._flatten_layers(include_self=True):
+            for generator in getattr(layer, "_seed_generators", ()):
+                state = keras.ops.convert_to_numpy(generator.state.value)
+                # state[0] is the generator's seed (fixed by the run seed); state[1] counts
+                # draws. Each epoch gets its own block of 2**20 draws.
+                state[1] = epoch << 20
+                generator.state.assign(state)
+
+
 def quiet_unused_pooler_warning():
     """MLM pretraining (no next-sentence task) leaves the pooler without gradients: expected."""
     warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooler")
