@@ -42,7 +42,7 @@ import random
 import re
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 __all__ = [
     "corpus_documents",
@@ -78,6 +78,7 @@ def _derive_seed(seed: int, purpose: str) -> int:
 _IRREGULAR_VERBS: Dict[str, Tuple[str, str]] = {
     # base: (third person singular, past)
     "be": ("is", "was"),
+    "become": ("becomes", "became"),
     "beat": ("beats", "beat"),
     "begin": ("begins", "began"),
     "bring": ("brings", "brought"),
@@ -119,7 +120,7 @@ face finish host hire increase interview introduce invest join launch live move
 open perform plan praise promise publish reach receive reduce reject release
 remain report return score serve sign stay stop supply support test thank train
 travel unveil use visit vote warn watch welcome work predict question recommend
-miss play offer
+miss play offer compete tackle decline expect
 """.split()
 
 # British spelling doubles the final consonant for these.
@@ -185,7 +186,8 @@ _INDUSTRIES: Dict[str, Dict[str, List[str]]] = {
     "electronics": {
         "suffix": ["Electronics", "Devices", "Instruments"],
         "cats": ["phone", "laptop", "camera", "headset", "smart watch", "tablet", "speaker"],
-        "roles": ["engineer", "designer", "product manager", "sales director", "chief financial officer"],
+        "roles": ["engineer", "designer", "product manager", "sales director",
+                  "chief financial officer"],
     },
     "automotive": {
         "suffix": ["Motors", "Automotive", "Vehicles"],
@@ -195,12 +197,14 @@ _INDUSTRIES: Dict[str, Dict[str, List[str]]] = {
     "software": {
         "suffix": ["Labs", "Software", "Systems", "Digital"],
         "cats": ["app", "game", "browser", "accounting platform", "translation tool"],
-        "roles": ["software developer", "data scientist", "product manager", "designer", "security analyst"],
+        "roles": ["software developer", "data scientist", "product manager", "designer",
+                  "security analyst"],
     },
     "energy": {
         "suffix": ["Energy", "Power", "Renewables"],
         "cats": ["solar panel", "wind turbine", "heat pump", "battery pack"],
-        "roles": ["engineer", "geologist", "plant manager", "safety inspector", "chief financial officer"],
+        "roles": ["engineer", "geologist", "plant manager", "safety inspector",
+                  "chief financial officer"],
     },
     "food": {
         "suffix": ["Foods", "Dairy", "Bakeries", "Breweries"],
@@ -220,7 +224,8 @@ _INDUSTRIES: Dict[str, Dict[str, List[str]]] = {
     "pharmaceutical": {
         "suffix": ["Pharma", "Therapeutics", "Biotech"],
         "cats": ["vaccine", "flu medicine", "test kit", "hearing aid"],
-        "roles": ["chemist", "biologist", "lab technician", "regulatory manager", "chief medical officer"],
+        "roles": ["chemist", "biologist", "lab technician", "regulatory manager",
+                  "chief medical officer"],
     },
     "banking": {
         "suffix": ["Bank", "Capital", "Savings"],
@@ -385,12 +390,25 @@ _CODAS_W = [("", 8), ("n", 2), ("r", 2), ("l", 2), ("s", 1), ("k", 1), ("m", 1)]
 _CITY_ENDINGS = ["vik", "holm", "stad", "mere", "dal", "haven", "ford", "wick",
                  "borg", "lund", "ova", "enza", "ara", "by", "port", "heim", "ness",
                  "gate"]
-_SURNAME_ENDINGS = ["en", "er", "ard", "ell", "ani", "ino", "ova", "ler", "ton",
-                    "rin", "vik", "ssen", "mont", "ard", "ez", "is"]
+# Surname endings deliberately share nothing with city endings, so the shape
+# of a name is a (learnable) hint of its type.
+_SURNAME_ENDINGS = ["en", "er", "ard", "ell", "ani", "ino", "ler", "ton",
+                    "rin", "ssen", "mont", "ez", "is"]
 _FEMALE_ENDINGS = ["a", "ia", "ine", "elle", "ora", "ina", "eth", "ette"]
 _MALE_ENDINGS = ["an", "or", "im", "as", "en", "ik", "o", "ert", "us", "el"]
 _BRAND_ENDINGS = ["ex", "ix", "on", "ica", "ara", "o", "an", "el", "ium", "ek"]
 _MODEL_ENDINGS = ["o", "a", "is", "um", "ar", "en", "ix"]
+
+
+# Syllable soup can produce real words or names; these are never used.  (Short
+# names are the risky ones, hence also the minimum lengths below.)
+_AVOID_NAMES = frozenset("""
+gale hell hen den pine sine nan bastad lamex boris muller resto rosen robo
+talon salon melon lemon demon baron tenor toner manor minor miner motor rotor
+solar polar final canal total token taken given often seven omen robin saber
+tiger timer linen women lima rome oslo bern riga kiev nice mali peru chad
+sudan malta samoa tonga kenya ghana benin niger gabon congo
+""".split())
 
 
 def _pick(rng: random.Random, weighted: Sequence[Tuple[str, int]]) -> str:
@@ -410,9 +428,9 @@ class _Namer:
     would make the NER labels contradictory).
     """
 
-    def __init__(self, rng: random.Random, reserved: set) -> None:
+    def __init__(self, rng: random.Random, reserved: Iterable[str]) -> None:
         self.rng = rng
-        self.used = set(reserved)
+        self.used = set(reserved) | _AVOID_NAMES
 
     def make(self, endings: Sequence[str], syllables: Tuple[int, int] = (1, 2),
              min_len: int = 4, max_len: int = 10) -> str:
@@ -423,10 +441,40 @@ class _Namer:
             if ending and stem[-1] in "aeiou" and ending[0] in "aeiou":
                 stem = stem[:-1]
             name = (stem + ending).capitalize()
-            if min_len <= len(name) <= max_len and name.lower() not in self.used:
+            if (min_len <= len(name) <= max_len and name.lower() not in self.used
+                    and not re.search(r"(.)\1\1", name.lower())):
                 self.used.add(name.lower())
                 return name
         raise RuntimeError("name space exhausted")  # pragma: no cover
+
+
+@functools.lru_cache(maxsize=1)
+def _lexicon_words() -> frozenset:
+    """Every ordinary word of the grammar, so invented names never collide with one."""
+    words = set()
+    for text in [*_TOPIC_TEMPLATES.values(), _GENERIC_TEMPLATES]:
+        for t in text:
+            words.update(re.findall(r"[a-z]+", t.lower()))
+    for lst in (_MONTHS, _WEEKDAYS, _SEASONS, _NUMBER_WORDS, _ORDINALS, _COLOURS,
+                _CITY_KINDS, _CITY_KNOWN, _CIVIC, _COMPLAINTS, _COST_ITEMS, _SUBJECTS,
+                _HOBBIES, _TRAITS, _FAMILY, _SCIENCE_TOPICS, _FINDINGS, _BENEFICIARIES,
+                _CROPS, _AWARD_FIELDS, _TEAM_SUFFIXES, _POSITIONS, _TITLE_ADJ, _TITLE_NOUNS):
+        for item in lst:
+            words.update(item.lower().split())
+    for base, forms in _VERBS.items():
+        words.update((base,) + forms)
+    for ind in _INDUSTRIES.values():
+        for lst in ind.values():
+            for item in lst:
+                words.update(item.lower().split())
+    for feats in _FEATURES.values():
+        for f in feats:
+            words.update(f.split())
+    for pos, neg in _SENT_ADJ.values():
+        words.update(pos + neg)
+    for name, demonym, currency in _COUNTRIES:
+        words.update((name.lower(), demonym.lower(), currency))
+    return frozenset(words)
 
 
 # ---------------------------------------------------------------------------
@@ -547,14 +595,14 @@ def _world() -> _World:
 
     countries = [_Country(n, d, c) for n, d, c in _COUNTRIES]
     for country in countries:
-        country.rivers = [namer.make(["", "a", "e", "en", "is"], (1, 1), 3, 6)
+        country.rivers = [namer.make(["", "a", "e", "en", "is"], (1, 1), 4, 7)
                           for _ in range(2)]
 
     # Cities: 5 per country; the first one is the capital.
     cities: List[_City] = []
     for country in countries:
         for i in range(5):
-            city = _City(namer.make(_CITY_ENDINGS), country, rng.choice(country.rivers),
+            city = _City(namer.make(_CITY_ENDINGS, min_len=6), country, rng.choice(country.rivers),
                          rng.choice(_CITY_KINDS), rng.choice(_CITY_KNOWN),
                          _format_population(rng), capital=(i == 0))
             city.council = (city.name, "City", "Council")
@@ -562,7 +610,7 @@ def _world() -> _World:
             cities.append(city)
 
     def new_surname() -> str:
-        return namer.make(_SURNAME_ENDINGS, (1, 2), 4, 10)
+        return namer.make(_SURNAME_ENDINGS, (1, 2), 5, 10)
 
     female = [namer.make(_FEMALE_ENDINGS, (1, 1), 3, 8) for _ in range(75)]
     male = [namer.make(_MALE_ENDINGS, (1, 1), 3, 8) for _ in range(75)]
@@ -580,10 +628,11 @@ def _world() -> _World:
     for i in range(56):
         industry = industries[i % len(industries)]
         city = rng.choice(cities)
-        brand = namer.make(_BRAND_ENDINGS, (1, 2), 4, 9)
+        brand = namer.make(_BRAND_ENDINGS, (1, 2), 5, 9)
         suffix = rng.choice(_INDUSTRIES[industry]["suffix"])
         org = _Org((brand, suffix), "company", city, industry=industry, brand=brand,
-                   founded=rng.randint(1890, 2016), staff=rng.choice([40, 120, 300, 850, 2000, 6500]))
+                   founded=rng.randint(1890, 2016),
+                   staff=rng.choice([40, 120, 300, 850, 2000, 6500]))
         companies.append(org)
 
     papers = []
@@ -597,7 +646,7 @@ def _world() -> _World:
     for city in rng.sample(cities, 20):
         city.team = _Org((city.name, rng.choice(_TEAM_SUFFIXES)), "team", city,
                          founded=rng.randint(1880, 1960),
-                         stadium=(namer.make(_SURNAME_ENDINGS), rng.choice(["Park", "Arena", "Stadium"])))
+                         stadium=(new_surname(), rng.choice(["Park", "Arena", "Stadium"])))
         teams.append(city.team)
 
     people: List[_Person] = []
@@ -638,16 +687,13 @@ def _world() -> _World:
         city.mayor = person(council, "mayor")
         city.mayor_since = rng.randint(2008, 2022)
     for p in people:
-        # Researchers' field is their subject, which keeps profile facts coherent.
-        if p.org.kind == "university":
-            p.subject = rng.choice(_SUBJECTS)
         if p.org.kind in ("company", "university", "paper") and rng.random() < 0.6:
             p.prev_org = rng.choice(companies + universities)
             if p.prev_org is p.org:
                 p.prev_org = None
             p.prev_years = rng.randint(2, 15)
 
-    awards = [(namer.make(_SURNAME_ENDINGS), "Prize", "for", f) for f in _AWARD_FIELDS]
+    awards = [(new_surname(), "Prize", "for", f) for f in _AWARD_FIELDS]
     for p in rng.sample(people, len(people) // 5):
         p.award = (rng.choice(awards), rng.randint(max(p.born + 25, 1990), _NOW_YEAR - 1))
 
@@ -655,9 +701,10 @@ def _world() -> _World:
     for org in companies:
         cats = rng.sample(_INDUSTRIES[org.industry]["cats"], 2)
         for cat in cats[: rng.randint(1, 2)]:
-            model = namer.make(_MODEL_ENDINGS, (1, 2), 4, 8)
+            model = namer.make(_MODEL_ENDINGS, (1, 2), 5, 9)
             name = (org.brand, model) + ((str(rng.randint(2, 9)),) if rng.random() < 0.35 else ())
-            prod = _Product(name, org, cat, launched=rng.randint(max(org.founded, 2005), _NOW_YEAR - 1),
+            launched = rng.randint(max(org.founded, 2005), _NOW_YEAR - 1)
+            prod = _Product(name, org, cat, launched=launched,
                             colours=tuple(rng.sample(_COLOURS, 3)))  # type: ignore[arg-type]
             org.products.append(prod)
             products.append(prod)
@@ -739,7 +786,8 @@ class _Template:
     """A compiled sentence production.
 
     Syntax: ``{slot}`` fills in a slot, ``<verb>`` / ``<verb/pl>`` inflects a
-    verb for the document's tense and a singular/plural subject, ``<will>`` is
+    verb for the document's tense and a singular/plural subject (``/now``: use
+    the present instead of the future, as in quotes), ``<will>`` is
     ``would`` in past documents (reported speech), ``[a b|c]`` picks one
     alternative, and ``{#noun}`` is a count with a correctly inflected noun.
     """
@@ -763,10 +811,10 @@ class _Template:
                     needs |= o.needs
                 parts.append(("choice", options))
             elif tok.startswith("<") and len(tok) > 2:
-                base, _, number = tok[1:-1].partition("/")
+                base, *flags = tok[1:-1].split("/")
                 if base != "will" and base not in _VERBS:
                     raise ValueError(f"unknown verb {base!r} in template {text!r}")
-                parts.append(("verb", (base, number == "pl")))
+                parts.append(("verb", (base, "pl" in flags, "now" in flags)))
             else:
                 parts.append(("word", tok))
         return _Template(tuple(parts), frozenset(needs))
@@ -788,7 +836,9 @@ class _Template:
         return out
 
 
-def _inflect(tense: str, base: str, plural: bool) -> Tuple[str, ...]:
+def _inflect(tense: str, base: str, plural: bool, now: bool = False) -> Tuple[str, ...]:
+    if now and tense == "future":
+        tense = "present"
     if base == "will":
         return ("would",) if tense == "past" else ("will",)
     third, past = _VERBS[base]
@@ -846,7 +896,8 @@ def _money(ctx: _Ctx) -> List[Span]:
 
 
 def _price(ctx: _Ctx) -> List[Span]:
-    return _e(f"{ctx.rng.choice([15, 25, 40, 60, 90, 120, 150, 240, 400, 750, 1200])} {ctx.currency}")
+    amount = ctx.rng.choice([15, 25, 40, 60, 90, 120, 150, 240, 400, 750, 1200])
+    return _e(f"{amount} {ctx.currency}")
 
 
 _COMMON_SLOTS: Dict[str, Callable[[_Ctx], List[Span]]] = {
@@ -875,15 +926,18 @@ _COMMON_SLOTS: Dict[str, Callable[[_Ctx], List[Span]]] = {
     "crop": lambda c: _e(c.rng.choice(_CROPS)),
     "temp": lambda c: _e(str(c.rng.randint(-18, 38))),
     "minutes": lambda c: _e(str(c.rng.choice([5, 10, 15, 20, 30, 45, 60]))),
-    "score_hi": lambda c: _e(str(c.rng.randint(2, 5))),
-    "score_lo": lambda c: _e(str(c.rng.randint(0, 1))),
-    "score_eq": lambda c: _e(c.rng.choice(["0 - 0", "1 - 1", "2 - 2", "3 - 3"])),
 }
 
 
 # ---------------------------------------------------------------------------
 # Slot bundles for entities
 # ---------------------------------------------------------------------------
+
+
+def _org_ref(org: _Org) -> List[Span]:
+    """An organisation as it appears mid-sentence: universities take "the"."""
+    spans = _e(org.name, "ORG")
+    return _e("the") + spans if org.kind == "university" else spans
 
 
 def _org_slots(key: str, org: _Org) -> Dict[str, SlotValue]:
@@ -949,7 +1003,7 @@ def _person_slots(key: str, p: _Person) -> Dict[str, SlotValue]:
         f"{key}.pron": _e(p.pronoun),
         f"{key}.poss": _e("her" if p.pronoun == "she" else "his"),
         f"{key}.role": _e(p.role),
-        f"{key}.org": _e(p.org.name, "ORG"),
+        f"{key}.org": _org_ref(p.org),
         f"{key}.city": _e(p.city.name, "LOC"),
         f"{key}.nat": _e(p.city.country.demonym, "MISC"),
         f"{key}.birthcity": _e(p.birth_city.name, "LOC"),
@@ -963,7 +1017,7 @@ def _person_slots(key: str, p: _Person) -> Dict[str, SlotValue]:
         f"{key}.family": _e(p.family),
     }
     if p.prev_org is not None:
-        s[f"{key}.prev_org"] = _e(p.prev_org.name, "ORG")
+        s[f"{key}.prev_org"] = _org_ref(p.prev_org)
         s[f"{key}.prev_years"] = _e(str(p.prev_years))
     if p.award is not None:
         s[f"{key}.award"] = _e(p.award[0], "MISC")
@@ -1005,32 +1059,37 @@ _TOPIC_TEMPLATES: Dict[str, List[str]] = {
         "{o} is a {o.nat} {o.industry} company based in {o.city} .",
         "{o} was founded in {o.founded} and employs about {o.staff} people .",
         "{o.ceo} , the chief executive of {o} , <announce> a new {o.pcat} {when} .",
-        "The company <report> revenue of {money} for the {quarter} quarter , up {pct} percent from a year earlier .",
-        "Shares of {o} [<rise>|<fall>] {pct} percent after the announcement .",
+        "The company <report> revenue of {money} for the {quarter} quarter , up {pct} percent"
+        " from a year earlier .",
+        "Shares of {o} [<rise/pl>|<fall/pl>] {pct} percent after the announcement .",
         "{o} <open> a new office in {c2} , its first outside {o.country} .",
         "{p} <join> {o} as a {p.role} {when} .",
         "{o} <hire> {#new worker:20-400} at its headquarters in {o.city} .",
         "According to {p} , the {o.product} <sell> well in {c2.country} .",
-        "{o} and {o2} <sign> a {deal_adj} agreement to develop {o.pcats} together .",
+        "{o} and {o2} <sign/pl> a {deal_adj} agreement to develop {o.pcats} together .",
         "The board of directors <approve> the plan on {date} .",
         "{o.ceo.last} <tell> reporters that the company <will> expand into {c2.country} .",
-        "\" We are proud of what our team has built , \" <say> {o.ceo} .",
+        "\" We are proud of what our team has built , \" <say/now> {o.ceo} .",
         "{o} <supply> {o.pcats} to customers in {c2.country} and {o.country} .",
         "The {o.product} remains the best selling {o.pcat} that {o} makes .",
         "Unions in {o.city} <warn/pl> that the plan <will> cost {#job:20-300} .",
         "Profits <fall/pl> by {pct} percent because of higher costs for {cost_item} .",
         "Its main rival , {o2} , is based in {o2.city} .",
-        "{p.last} , a {p.role} at the company , <say> demand for {o.pcats} <be> growing .",
+        "{p.last} , a {p.role} at the company , <say> demand for {o.pcats} <be> strong .",
         "The {o.nat} government <buy> a small stake in {o} for {money} .",
         "{o} <plan> to build a second factory near {o.city} by {later_year} .",
+        "{o} <become> the largest {o.nat} maker of {o.pcats} {when} .",
+        "{o} <compete> with {o2} for {nat} customers .",
     ],
     "city": [
         "{c} is a {c.kind} on the {c.river} river in {c.country} .",
         "{c.capital} is the capital of {c.country} and lies on the {c.river} river .",
         "About {c.pop} people live in {c} , which is known for its {c.known} .",
-        "The council of {c} <approve> a new {civic} [over the {c.river} river|near the main station|in the old town|next to the harbour|on the edge of the city] .",
-        "The mayor of {c} , {c.mayor} , <say> the work <will> be finished by {month} {later_year} .",
-        "The new {civic} <will> cost about {money} and take {#year:2-6} to build .",
+        "The council of {c} <approve> a new {civic} [over the {c.river} river|near the main"
+        " station|in the old town|next to the harbour|on the edge of the city] .",
+        "The mayor of {c} , {c.mayor} , <say> the work <will> be finished by {month}"
+        " {later_year} .",
+        "The new {civic} <will> cost about {money} and take {#year:1-6} to build .",
         "Residents of {c} <complain/pl> about {complaint} at a public meeting .",
         "Trains between {c} and {c2} <run/pl> every {minutes} minutes .",
         "{c.mayor} has been mayor of {c} since {c.mayor_since} .",
@@ -1039,14 +1098,15 @@ _TOPIC_TEMPLATES: Dict[str, List[str]] = {
         "{c} <host> the {c.event} every {c.event.month} .",
         "{c.council} <vote> to close the old {civic} on {weekday} .",
         "Heavy rain <cause> flooding along the {c.river} river near {c} .",
-        "{c.mayor.last} <promise> to reduce {complaint} before the next election .",
+        "{c.mayor.last} <promise> to tackle {complaint} before the next election .",
         "Police in {c} <close> several streets for the {c.event} .",
+        "{c} <welcome/pl> many {nat} visitors to the {c.event} .",
     ],
     "person": [
         "{p} was born in {p.birthcity} in {p.born} .",
         "{p.pron} studied {p.subject} at the {p.uni} before moving to {p.city} .",
         "{p.last} <work> as a {p.role} at {p.org} in {p.city} .",
-        "{p.pron} <lead> a team of {#engineer:3-40} at {p.org} .",
+        "{p.pron} <lead> a team of {#person:3-40} at {p.org} .",
         "{p.pron} <live> in {p.city} with {p.poss} {p.family} .",
         "In {p.poss} spare time , {p.first} <enjoy> {p.hobby} and {p.hobby2} .",
         "Colleagues <describe/pl> {p.first} as {p.trait} and {p.trait2} .",
@@ -1056,7 +1116,7 @@ _TOPIC_TEMPLATES: Dict[str, List[str]] = {
         "{p.first} says that {p.poss} favourite place in {p.city} is the {p.city.known} .",
         "{p.pron} <publish> a book about {topic} {when} .",
         "{p.last} <receive> an honorary degree from the {p.uni} {when} .",
-        "\" I have always loved {p.hobby} , \" <say> {p.first} .",
+        "\" I have always loved {p.hobby} , \" <say/now> {p.first} .",
     ],
     "product": [
         "{o} <unveil> the {pr} , a new {pr.cat} , at the {ev} .",
@@ -1071,6 +1131,7 @@ _TOPIC_TEMPLATES: Dict[str, List[str]] = {
         "Rival {o2} <plan> to launch a similar {pr.cat} {when} .",
         "The first {pr} was launched in {pr.launched} .",
         "The {o.nat} press <call> the {pr} the best {pr.cat} of the year .",
+        "The {pr} <win> a design prize at the {ev} .",
     ],
     "event": [
         "The {ev} takes place in {ev.city} every {ev.month} .",
@@ -1086,13 +1147,13 @@ _TOPIC_TEMPLATES: Dict[str, List[str]] = {
         "Several {ev.who} from {c2.country} <cancel/pl> their visit because of the weather .",
     ],
     "sports": [
-        "{t} <beat> {t2} {score_hi} - {score_lo} in {t.city} on {weekday} .",
-        "{t} <draw> {score_eq} with {t2} at the {t.stadium} .",
+        "{t} <beat> {t2} {score} in {t.city} on {weekday} .",
+        "{t} <lead> 1 - 0 at half time .",
         "{pl} <score> twice in the second half .",
         "The coach of {t} , {t.ceo} , <say> the team <play> well .",
         "{t} <remain> {ordinal} in the league with {#point:10-60} .",
         "About {big_n} fans <watch/pl> the match at the {t.stadium} .",
-        "{pl} , the {pl.role} from {pl.birthcity} , <be> named player of the match .",
+        "{pl} , the {pl.nat} {pl.role} from {pl.birthcity} , <be> named player of the match .",
         "{t} <will> face {t2} in the cup final in {month} .",
         "The referee <send> off {pl2} after {#minute:10-85} .",
         "{t.ceo.last} <praise> the {pl.role} {pl.last} for {pl.poss} hard work .",
@@ -1115,14 +1176,15 @@ _TOPIC_TEMPLATES: Dict[str, List[str]] = {
         "{p} is a {p.role} of {p.subject} at the {u} .",
         "The study <be> funded by {o} and the {u} .",
         "{p.last} <say> the results <will> help {beneficiary} in {u.country} .",
-        "Other scientists <call/pl> the work important but <warn/pl> that more data <be> needed .",
+        "Other scientists <call/pl> the work [important|promising|surprising|careful] but"
+        " <warn/pl> that more data <be> needed .",
         "The researchers <collect/pl> samples from {#site:4-60} along the {c.river} river .",
         "{p.first} <thank> {p.poss} colleagues at the {u} and in {c2} .",
         "The project <will> continue until {later_year} .",
     ],
     "travel": [
         "The {c.hotel} in {c} <offer> views of the {c.river} river and the {c.known} .",
-        "Visitors to {c} can take a ferry to {c2} in about {#hour:2-9} .",
+        "Visitors to {c} can take a ferry to {c2} in about {#hour:1-9} .",
         "The old town of {c} is best explored on foot .",
         "A double room at the {c.hotel} <cost> {price} a night .",
         "The best time to visit {c} is in {c.event.month} , when the {c.event} takes place .",
@@ -1134,14 +1196,24 @@ _TOPIC_TEMPLATES: Dict[str, List[str]] = {
 
 # Sentences any document can use, to glue topics together.
 _GENERIC_TEMPLATES = [
-    "\" This is a good day for {c} , \" <say> {p} .",
+    "\" This is a good day for {c} , \" <say/now> {p} .",
     "The news <be> welcomed by {p} , a {p.role} at {p.org} .",
     "{p} could not be reached for comment .",
+    "The {nat} ambassador <visit> {c} on {weekday} and <meet> {p} .",
+    "{p} <decline> to comment on the report .",
+    "A spokesperson for {p.org} <confirm> the news on {weekday} .",
+    "Officials in {c.country} <expect/pl> more details {when} .",
     "The {c.paper} <publish> an interview with {p} on {weekday} .",
 ]
 
 _TOPIC_WEIGHTS = {"company": 5, "city": 4, "person": 4, "product": 3, "event": 3,
                   "sports": 3, "weather": 2, "science": 3, "travel": 2}
+
+# (past, present, future) weights: match reports are never written ahead of
+# the match, and profiles and travel notes are not written in the future.
+_TOPIC_TENSES = {"company": (6, 2, 2), "city": (6, 2, 2), "person": (7, 3, 0),
+                 "product": (5, 2, 3), "event": (5, 2, 3), "sports": (8, 2, 0),
+                 "weather": (5, 2, 3), "science": (7, 3, 0), "travel": (3, 7, 0)}
 
 
 @functools.lru_cache(maxsize=1)
@@ -1158,11 +1230,12 @@ def _zipf_choice(rng: random.Random, items: Sequence, skew: float = 0.8):
     return rng.choices(items, weights)[0]
 
 
-def _new_document(world: _World, rng: random.Random) -> Tuple[_Ctx, List[_Template]]:
+def _new_document(world: _World, rng: random.Random
+                  ) -> Tuple[_Ctx, List[_Template], List[_Template]]:
     """Choose a topic, its main entities and a tense; return context + productions."""
     topics = list(_TOPIC_WEIGHTS)
     topic = rng.choices(topics, [_TOPIC_WEIGHTS[t] for t in topics])[0]
-    tense = rng.choices(["past", "present", "future"], [6, 2, 2])[0]
+    tense = rng.choices(["past", "present", "future"], _TOPIC_TENSES[topic])[0]
     year = {"past": rng.randint(2008, _NOW_YEAR - 1), "present": _NOW_YEAR,
             "future": rng.randint(_NOW_YEAR + 1, _NOW_YEAR + 5)}[tense]
 
@@ -1174,6 +1247,9 @@ def _new_document(world: _World, rng: random.Random) -> Tuple[_Ctx, List[_Templa
         slots.update(_org_slots("t", t))
         slots.update(_org_slots("t2", t2))
         slots["t.founded"] = _e(str(t.founded))
+        # One result per match report, so every sentence agrees with it (the
+        # winner scores at least twice because a player "scored twice").
+        slots["score"] = _e(f"{rng.randint(2, 5)} - {rng.randint(0, 1)}")
         slots.update(_person_slots("pl", pl))
         slots.update(_person_slots("pl2", pl2))
         city = t.city
@@ -1193,9 +1269,14 @@ def _new_document(world: _World, rng: random.Random) -> Tuple[_Ctx, List[_Templa
         org = _zipf_choice(rng, world.companies)
         person = rng.choice([m for m in org.members if m is not org.ceo])
         city = org.city
-    else:  # city, person, weather, travel
+    elif topic == "person":
+        # Profiles are of professionals; athletes and mayors get their own topics.
+        person = _zipf_choice(rng, [p for p in world.people
+                                    if p.org.kind in ("company", "university", "paper")], 0.5)
+        city = person.city
+    else:  # city, weather, travel
         person = _zipf_choice(rng, world.people, 0.5)
-        city = person.city if topic == "person" else _zipf_choice(rng, world.cities, 0.6)
+        city = _zipf_choice(rng, world.cities, 0.6)
 
     if topic in ("company", "product"):
         slots.update(_org_slots("o", org))
@@ -1205,9 +1286,13 @@ def _new_document(world: _World, rng: random.Random) -> Tuple[_Ctx, List[_Templa
         prod = rng.choice(org.products)
         slots.update(_product_slots("pr", prod))
     if "ev" not in slots:
-        ev = rng.choice(city.events) if city.events and rng.random() < 0.7 else rng.choice(world.events)
+        local = city.events and rng.random() < 0.7
+        ev = rng.choice(city.events if local else world.events)
         slots.update(_event_slots("ev", ev))
-    other = rng.choice([o for o in world.companies if slots["o"] != _e(o.name, "ORG")])
+    # The second company is a rival in the same industry, as in real business news.
+    main = org if topic in ("company", "product") else None
+    other = rng.choice([o for o in world.companies if o is not main and
+                        (main is None or o.industry == main.industry)])
     slots.update(_org_slots("o2", other))
     slots.update(_city_slots("c", city))
     # A second city: usually abroad for companies, at home for trains and ferries.
@@ -1223,8 +1308,9 @@ def _new_document(world: _World, rng: random.Random) -> Tuple[_Ctx, List[_Templa
 
     ctx = _Ctx(rng, tense, year, city.country.currency, slots)
     compiled = _compiled()
-    pool = [t for t in compiled[topic] + compiled["generic"] if t.usable(ctx)]
-    return ctx, pool
+    pool = [t for t in compiled[topic] if t.usable(ctx)]
+    generic = [t for t in compiled["generic"] if t.usable(ctx)]
+    return ctx, pool, generic
 
 
 def _finish(spans: List[Span]) -> Tuple[List[str], List[str]]:
@@ -1257,14 +1343,17 @@ def _starts_with_vowel_sound(word: str) -> bool:
 
 def _generate_document(world: _World, rng: random.Random) -> List[Tuple[List[str], List[str]]]:
     """One document: 3-12 sentences on a single topic, in a single tense."""
-    ctx, pool = _new_document(world, rng)
+    ctx, pool, generic = _new_document(world, rng)
     n = rng.randint(3, min(12, len(pool)))
-    # Keep the first production (the topic's "lead") first most of the time, as
-    # a news story would, then add others in grammar order with a little shuffle.
-    chosen = sorted(rng.sample(range(len(pool)), n))
+    # Productions keep grammar order most of the time, so the topic's lead
+    # sentence tends to come first, as in a news story.
+    chosen = [pool[i] for i in sorted(rng.sample(range(len(pool)), n))]
     if rng.random() < 0.3:
         rng.shuffle(chosen)
-    return [_finish(pool[i].render(ctx)) for i in chosen]
+    # Now and then one topic-neutral line (quotes, comments) joins the story.
+    if n < 12 and generic and rng.random() < 0.4:
+        chosen.insert(rng.randint(1, n), rng.choice(generic))
+    return [_finish(t.render(ctx)) for t in chosen]
 
 
 # ---------------------------------------------------------------------------
@@ -1282,33 +1371,36 @@ def _pos_table() -> Dict[str, str]:
             for part in w.split():
                 table.setdefault(part.lower(), tag)
 
-    add("DT", "the a an this these that every each all several some no")
-    add("IN", "in on at of for from with by about after before since as into over "
-              "near between along across than until because like behind outside during through")
+    add("DT", "the a an this these every each all several some no")
+    add("NNP", _MONTHS + _WEEKDAYS)
+    add("IN", "that in on at of for from with by about after before since as into over "
+              "near between along across than until because like behind outside during "
+              "through above under against despite although per")
     add("TO", "to")
     add("CC", "and but or yet")
     add("MD", "will would can could should")
     add("PRP", "he she it they we i you")
     add("PRP$", "his her its their our my your")
     add("WP", "who which")
-    add("RB", "not also still never very really up ago well earlier together best "
+    add("RP", "down off")
+    add("RB", "not also still never very really up ago well earlier together twice "
               "fully whole almost always quite rather truly so extremely incredibly "
               "definitely too even far")
     add("POS", "'s")
     add("VBZ", "is has says makes remains takes lies")
     add("VBD", "was were had")
     add("VBP", "are have")
-    add("VBN", "been founded made held launched designed needed named closed booked "
-               "explored welcomed hosted sponsored funded finished reached underestimated")
+    # Participles that are not past forms of a verb in the verb table.
+    add("VBN", "been founded booked explored needed sponsored funded underestimated")
     for base, (third, past) in _VERBS.items():
         add("VBD", past)
         add("VBZ", third)
         add("VB", base)
     add("JJ", _TRAITS + _COLOURS + _DEAL_ADJ +
-        "new old main local large small good best first second third fourth fifth "
+        "many best largest new old main local large small good first second third fourth fifth "
         "sixth last next public proud heavy strong dense dry highest important "
         "similar favourite few hard whole spare honorary fine higher lighter faster "
-        "busy quiet coastal medieval sandy fully double selling early other big".split())
+        "busy quiet coastal medieval sandy double selling early other big".split())
     add("CD", _NUMBER_WORDS)
     add("NN", [w for lst in (_CIVIC, _SUBJECTS, _HOBBIES, _COST_ITEMS, _CITY_KINDS, _CITY_KNOWN)
                for w in lst])
@@ -1322,12 +1414,17 @@ _VP_TAGS = {"MD", "VB", "VBD", "VBZ", "VBP", "VBN", "VBG", "RB", "TO"}
 def _pos_tags(words: Sequence[str], tags: Sequence[str]) -> List[str]:
     table = _pos_table()
     out: List[str] = []
+    open_quote = False
     for i, (w, t) in enumerate(zip(words, tags)):
         lw = w.lower()
         if t != "O":
             pos = "NNP"
-        elif w in {".", ",", ":", "-", "\""}:
-            pos = {".": ".", ",": ",", ":": ":", "-": ":", "\"": "''"}[w]
+        elif w == "\"":
+            # Penn style: opening `` and closing ''.
+            open_quote = not open_quote
+            pos = "``" if open_quote else "''"
+        elif w in {".", ",", ":", "-"}:
+            pos = {".": ".", ",": ",", ":": ":", "-": ":"}[w]
         elif re.fullmatch(r"-?[\d.,]+", w):
             pos = "CD"
         elif lw in table:
@@ -1336,6 +1433,12 @@ def _pos_tags(words: Sequence[str], tags: Sequence[str]) -> List[str]:
             if pos == "VBD" and i > 0 and words[i - 1].lower() in {
                     "was", "were", "is", "are", "be", "been", "has", "have", "had"}:
                 pos = "VBN"
+            elif pos == "VB":
+                prev = [p for p in out if p != "RB"][-1:]
+                if prev and prev[0] in ("DT", "JJ", "IN", "PRP$", "POS", "CD"):
+                    pos = "NN"  # "by train", "an interview": a noun, not a verb
+                elif not prev or prev[0] not in ("MD", "TO"):
+                    pos = "VBP"  # bare verb without a modal: present plural
         elif lw.endswith("ing"):
             pos = "VBG"
         elif lw.endswith("ly"):
@@ -1352,7 +1455,7 @@ def _chunk_tags(pos: Sequence[str]) -> List[str]:
     """Very small chunker: runs of NP-ish, VP-ish and preposition tags."""
     out: List[str] = []
     prev = "O"
-    for i, p in enumerate(pos):
+    for p in pos:
         if p in _NP_TAGS:
             cur = "NP"
         elif p in _VP_TAGS:
@@ -1399,9 +1502,16 @@ _SENT_ADJ: Dict[str, Tuple[List[str], List[str]]] = {
     "place": ("perfect stunning convenient".split(), "inconvenient dreary depressing".split()),
     "tech": ("reliable fast sturdy sharp responsive solid".split(),
              "flimsy slow unreliable fragile buggy clunky".split()),
+    "make": ("sturdy comfortable soft durable practical".split(),
+             "flimsy uncomfortable scratchy shoddy fragile".split()),
 }
 
-# Domain -> (noun for the thing reviewed, [(aspect, plural, adjective class)]).
+# Which adjective class fits the parts of each industry's products.
+_INDUSTRY_ADJ = {"food": "taste", "furniture": "make", "clothing": "make",
+                 "pharmaceutical": "generic", "banking": "generic"}
+
+# Domain -> [(aspect, is it plural, adjective class)].  Products use their
+# category's features instead (see _FEATURES).
 _SENT_ASPECTS: Dict[str, List[Tuple[str, bool, str]]] = {
     "film": [("plot", False, "story"), ("script", False, "story"), ("ending", False, "story"),
              ("dialogue", False, "story"), ("pacing", False, "story"),
@@ -1409,7 +1519,8 @@ _SENT_ASPECTS: Dict[str, List[Tuple[str, bool, str]]] = {
              ("camera work", False, "look"), ("special effects", True, "look"),
              ("soundtrack", False, "generic"), ("direction", False, "generic")],
     "restaurant": [("food", False, "taste"), ("soup", False, "taste"), ("fish", False, "taste"),
-                   ("dessert", False, "taste"), ("bread", False, "taste"), ("coffee", False, "taste"),
+                   ("dessert", False, "taste"), ("bread", False, "taste"),
+                   ("coffee", False, "taste"),
                    ("staff", True, "people"), ("service", False, "people"),
                    ("prices", True, "price"), ("wine list", False, "generic"),
                    ("atmosphere", False, "generic")],
@@ -1418,7 +1529,6 @@ _SENT_ASPECTS: Dict[str, List[Tuple[str, bool, str]]] = {
               ("reception", False, "people"), ("location", False, "place"),
               ("view", False, "place"), ("rates", True, "price"), ("wifi", False, "tech")],
 }
-_SENT_NOUN = {"film": "film", "restaurant": "restaurant", "hotel": "hotel"}
 _INTENSIFIERS = "very really truly quite extremely incredibly rather so".split()
 _LOVE = ("loved enjoyed adored liked".split(), "hated disliked".split())
 
@@ -1433,11 +1543,12 @@ class _Review:
             prod = rng.choice(world.products)
             self.target = " ".join(("the",) + prod.name)
             self.noun = prod.category
-            self.aspects = [(f, f.endswith("s") and not f.endswith(("ss", "lens", "focus")), "tech")
+            cls = _INDUSTRY_ADJ.get(prod.org.industry, "tech")
+            self.aspects = [(f, f.endswith("s") and not f.endswith(("ss", "lens", "focus")), cls)
                             for f in _FEATURES[prod.category]]
             self.aspects += [("price", False, "price"), ("design", False, "generic")]
         else:
-            self.noun = _SENT_NOUN[self.domain]
+            self.noun = self.domain
             if self.domain == "film":
                 name = rng.choice(world.films)
             elif self.domain == "restaurant":
@@ -1447,6 +1558,7 @@ class _Review:
             self.target = " ".join(name)
             self.aspects = _SENT_ASPECTS[self.domain]
         self.past = rng.random() < 0.6
+        self.last_aspect = ""
 
     def _adj(self, cls: str, positive: bool) -> str:
         # Mix in generic adjectives so no single class word decides the label.
@@ -1454,36 +1566,45 @@ class _Review:
             cls = "generic"
         return self.rng.choice(_SENT_ADJ[cls][0 if positive else 1])
 
-    def predicate(self, cls: str, positive: bool) -> Tuple[str, bool]:
-        """Returns (text, negated) for an adjective phrase of the given polarity."""
+    def predicate(self, cls: str, positive: bool) -> str:
+        """An adjective phrase of the given polarity, possibly a negated opposite."""
         r = self.rng.random()
         if r < 0.55:
             adj = self._adj(cls, positive)
             if self.rng.random() < 0.4:
                 adj = f"{self.rng.choice(_INTENSIFIERS)} {adj}"
-            return adj, False
+            return adj
         if r < 0.9:
             # Negation flips polarity: "not bad" is positive, "not good" negative.
             adj = self._adj(cls, not positive)
             if not positive and self.rng.random() < 0.3:
                 adj = f"{self.rng.choice(['very', 'particularly', 'exactly'])} {adj}"
             if positive and self.rng.random() < 0.3:
-                return f"never {adj}", True
-            return f"not {adj}" + (" at all" if self.rng.random() < 0.2 else ""), True
+                return f"never {adj}"
+            return f"not {adj}" + (" at all" if self.rng.random() < 0.2 else "")
         if positive:
             return self.rng.choice(["better than expected", "worth every penny",
-                                    "a real highlight", "hard to fault"]), False
+                                    "a real highlight", "hard to fault"])
         return self.rng.choice(["far from perfect", "nothing special",
-                                "a real letdown", "worse than expected"]), False
+                                "a real letdown", "worse than expected"])
+
+    def be(self, plural: bool) -> str:
+        if self.past:
+            return "were" if plural else "was"
+        return "are" if plural else "is"
 
     def clause(self, positive: bool, avoid: str = "") -> str:
-        aspect, plural, cls = self.rng.choice([a for a in self.aspects if a[0] != avoid] or self.aspects)
+        """``the <aspect> was <predicate>``; ``avoid`` is the previous clause's aspect."""
+        candidates = [a for a in self.aspects if a[0] != avoid] or self.aspects
+        aspect, plural, cls = self.rng.choice(candidates)
         self.last_aspect = aspect
-        be = ("were" if plural else "was") if self.past else ("are" if plural else "is")
-        subj = self.rng.choice([f"the {aspect}", f"the {aspect}", f"the {aspect} at {self.target}"
-                                if self.domain in ("restaurant", "hotel") else f"the {aspect} of {self.target}"])
-        pred, _ = self.predicate(cls, positive)
-        return f"{subj} {be} {pred}"
+        subj = f"the {aspect}"
+        # Name the target at most once per sentence, in the first clause.
+        if not avoid and self.rng.random() < 0.35:
+            link = "at" if self.domain in ("restaurant", "hotel") else "of"
+            subj = f"the {aspect} {link} {self.target}"
+        pred = self.predicate(cls, positive)
+        return f"{subj} {self.be(plural)} {pred}"
 
     def sentence(self, positive: bool) -> str:
         r = self.rng
@@ -1506,7 +1627,8 @@ class _Review:
                 adv = r.choice(["", "", "really ", "absolutely "])
                 text = f"I {adv}{verb} the {aspect}"
             else:
-                verb = "could not fault" if positive else r.choice(["did not enjoy", "did not like"])
+                verb = ("could not fault" if positive
+                        else r.choice(["did not enjoy", "did not like"]))
                 text = f"I {verb} the {aspect}"
         elif form == 5:
             if positive:
@@ -1520,16 +1642,19 @@ class _Review:
                                  f"{self.target} is not worth the money",
                                  f"I would hesitate to recommend {self.target}"])
         elif form == 6:
-            pred, _ = self.predicate("generic", positive)
+            pred = self.predicate("generic", positive)
             text = f"{self.target} is a {self.noun} that is {pred}"
         elif form == 7:
             aspect, _, cls = r.choice(self.aspects)
-            text = f"despite the {self._adj(cls, not positive)} {aspect} , {self.clause(positive, aspect)}"
+            adj = self._adj(cls, not positive)
+            text = f"despite the {adj} {aspect} , {self.clause(positive, aspect)}"
         elif form == 8:
             first = self.clause(positive)
-            text = f"{first} , and the {r.choice(self.aspects)[0]} {'was' if self.past else 'is'} even {'better' if positive else 'worse'}"
+            aspect, plural, _ = r.choice([a for a in self.aspects if a[0] != self.last_aspect])
+            comparative = "better" if positive else "worse"
+            text = f"{first} , and the {aspect} {self.be(plural)} even {comparative}"
         else:
-            pred, _ = self.predicate("generic", positive)
+            pred = self.predicate("generic", positive)
             text = f"overall , {self.target} {'was' if self.past else 'is'} {pred}"
         words = (text + " .").split()
         _fix_articles(words)
@@ -1552,7 +1677,11 @@ def corpus_documents(seed: int = 0, num_documents: int = 600) -> List[List[str]]
 
 def write_corpus(directory: PathLike, seed: int = 0, num_files: int = 4,
                  num_documents: int = 600) -> List[str]:
-    """Write the corpus as ``corpus_00.txt`` ... (one sentence per line, blank line between documents)."""
+    """Write ``corpus_00.txt``, ``corpus_01.txt`` ... into ``directory``.
+
+    One sentence per line, one blank line between documents; documents are
+    split into contiguous, nearly equal chunks.  Returns the sorted paths.
+    """
     os.makedirs(directory, exist_ok=True)
     docs = corpus_documents(seed, num_documents)
     paths = []
@@ -1578,7 +1707,7 @@ def ner_sentences(seed: int = 0, num_sentences: int = 2000) -> List[Tuple[List[s
             n_ent = sum(t.startswith("B-") for t in tags)
             # Favour entity-rich sentences but keep a few plain ones, like real
             # NER data where many sentences have one or no entity.
-            keep = n_ent >= 2 or (n_ent == 1 and rng.random() < 0.4) or rng.random() < 0.05
+            keep = n_ent >= 2 or (n_ent == 1 and rng.random() < 0.3) or rng.random() < 0.03
             if keep and len(out) < num_sentences:
                 out.append((words, tags))
     return out
@@ -1646,32 +1775,3 @@ def write_all(directory: PathLike, seed: int = 0) -> Dict[str, str]:
     write_sentiment_tsv(paths["sentiment_train"], sentiment_examples(seed, 2000))
     write_sentiment_tsv(paths["sentiment_dev"], sentiment_examples(held_out, 400))
     return paths
-
-
-@functools.lru_cache(maxsize=1)
-def _lexicon_words() -> frozenset:
-    """Every ordinary word of the grammar, so invented names never collide with one."""
-    words = set()
-    for text in [*_TOPIC_TEMPLATES.values(), _GENERIC_TEMPLATES]:
-        for t in text:
-            words.update(re.findall(r"[a-z]+", t.lower()))
-    for lst in (_MONTHS, _WEEKDAYS, _SEASONS, _NUMBER_WORDS, _ORDINALS, _COLOURS,
-                _CITY_KINDS, _CITY_KNOWN, _CIVIC, _COMPLAINTS, _COST_ITEMS, _SUBJECTS,
-                _HOBBIES, _TRAITS, _FAMILY, _SCIENCE_TOPICS, _FINDINGS, _BENEFICIARIES,
-                _CROPS, _AWARD_FIELDS, _TEAM_SUFFIXES, _POSITIONS, _TITLE_ADJ, _TITLE_NOUNS):
-        for item in lst:
-            words.update(item.lower().split())
-    for base, forms in _VERBS.items():
-        words.update((base,) + forms)
-    for ind in _INDUSTRIES.values():
-        for lst in ind.values():
-            for item in lst:
-                words.update(item.lower().split())
-    for feats in _FEATURES.values():
-        for f in feats:
-            words.update(f.split())
-    for pos, neg in _SENT_ADJ.values():
-        words.update(pos + neg)
-    for name, demonym, currency in _COUNTRIES:
-        words.update((name.lower(), demonym.lower(), currency))
-    return frozenset(words)
