@@ -202,7 +202,9 @@ def pretraining_dataset(
     if training:
         sequences = sequences.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         sequences = sequences.repeat()
-    batches = sequences.ragged_batch(per_replica, drop_remainder=True)
+    # Training batches are always full (the weight normalisation assumes B sequences); an
+    # evaluation pass keeps its last, smaller batch so small held-out sets still count.
+    batches = sequences.ragged_batch(per_replica, drop_remainder=training)
     if start_step:
         batches = batches.skip(start_step)
     step_offset = start_step if training else _EVAL_SEED_OFFSET

@@ -21,9 +21,12 @@ import keras
 import tensorflow as tf
 
 from tfmask import data, presets, tokenization, training
-from tfmask.config import Experiment
+from tfmask.config import DataConfig, Experiment
 from tfmask.encoder import BertEncoder
 from tfmask.heads import MaskedLM
+
+
+EMBEDDED_EVAL_HOLDOUT = 0.05
 
 
 class RunConflictError(ValueError):
@@ -51,6 +54,9 @@ def resolve_corpus(experiment: Experiment, run_dir: str) -> None:
     directory = os.path.join(run_dir, "embedded_corpus")
     embedded.write_corpus(directory, seed=0)
     experiment.data.corpus = [os.path.join(directory, "*.txt")]
+    if experiment.data.eval_holdout == DataConfig.eval_holdout:
+        # 1% of a 300 KB corpus is a handful of sequences: hold out 5% for a stable curve.
+        experiment.data.eval_holdout = EMBEDDED_EVAL_HOLDOUT
 
 
 def training_lines(experiment: Experiment) -> tf.data.Dataset:
