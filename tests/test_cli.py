@@ -151,3 +151,26 @@ def test_bad_arguments_give_one_line_errors(args, message, tmp_path, capsys, cor
     assert code == 2
     assert message in err
     assert "Traceback" not in err
+
+
+def test_recipe_then_flags_resolve_the_config():
+    """A recipe's values apply, flags override them, and --set overrides both."""
+    recipe = os.path.join(REPO, "pipelines", "pretrain_wikitext_agnews.py")
+    args = cli.build_parser().parse_args(
+        ["pretrain", "--recipe", recipe, "--steps", "300", "--masking", "whole_word",
+         "--set", "train.clipnorm=0.5", "--out", "unused"])
+    exp = cli.pretrain_experiment(args)
+    assert exp.train.steps == 300 and exp.train.save_every == 100
+    assert exp.train.eval_steps == 50  # from the recipe
+    assert exp.masking.strategy == "whole_word" and exp.train.clipnorm == 0.5
+    assert exp.data.corpus[0].endswith(os.path.join("corpus", "*.txt"))
+
+    # --steps not a multiple of the interval: the largest interval that divides it.
+    args = cli.build_parser().parse_args(["pretrain", "--steps", "150", "--out", "unused"])
+    assert cli.pretrain_experiment(args).train.save_every == 75
+
+
+def test_missing_recipe_is_a_one_line_error(tmp_path, capsys):
+    code = cli.main(["pretrain", "--recipe", str(tmp_path / "nope.py"), "--out",
+                     str(tmp_path / "run")])
+    assert code == 2 and "no such file" in capsys.readouterr().err

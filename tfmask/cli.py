@@ -64,6 +64,8 @@ def _add_pretrain_parser(sub) -> None:
                     help="enable TF op determinism (bit-identical resumed runs)")
     tr.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                     help="override any config field, e.g. --set train.clipnorm=0.5")
+    p.add_argument("--recipe", metavar="FILE",
+                   help="a recipe (pipelines/*.py defining config()); flags override it")
     p.add_argument("--out", required=True, metavar="DIR", help="run directory")
 
 
@@ -87,11 +89,25 @@ _PRETRAIN_FLAGS = {
 }
 
 
+def load_recipe(path: str):
+    """Runs a recipe file's `config()` and returns what it builds."""
+    import importlib.util
+
+    if not os.path.isfile(path):
+        raise CliError(f"--recipe {path!r}: no such file")
+    spec = importlib.util.spec_from_file_location("tfmask_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "config"):
+        raise CliError(f"--recipe {path!r} defines no config() function")
+    return module.config()
+
+
 def pretrain_experiment(args):
-    """The `Experiment` a `tfmask pretrain` command line asks for."""
+    """The `Experiment` a `tfmask pretrain` command line asks for: recipe, then flags."""
     from tfmask.config import Experiment, apply_overrides
 
-    experiment = Experiment()
+    experiment = load_recipe(args.recipe) if args.recipe else Experiment()
     for flag, (section, field) in _PRETRAIN_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
@@ -103,8 +119,10 @@ def pretrain_experiment(args):
     if args.deterministic:
         experiment.train.deterministic = True
     if experiment.train.steps % experiment.train.save_every and args.save_every is None:
-        # An explicit --steps that is not a multiple of the default interval: shrink it.
-        experiment.train.save_every = _largest_divisor_at_most(experiment.train.steps, 100)
+        # --steps that is not a multiple of the (unasked-for) interval: use the largest
+        # interval that divides it and is no longer than the one configured.
+        experiment.train.save_every = _largest_divisor_at_most(
+            experiment.train.steps, experiment.train.save_every)
     return apply_overrides(experiment, args.set)
 
 
