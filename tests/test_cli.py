@@ -12,27 +12,10 @@ import time
 import numpy as np
 import pytest
 
+from helpers import write_corpus
 from tfmask import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-WORDS = ("the a one some river city council market engineer painter bridge report train "
-         "station museum built opened closed visited praised new old small large quiet busy "
-         "north south morning evening because while after before and but").split()
-
-
-def write_corpus(directory, num_lines=1500, seed=0):
-    """Seeded pseudo-sentences, blank line every 8 lines (document ends)."""
-    rng = np.random.default_rng(seed)
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "corpus.txt")
-    with open(path, "w") as fh:
-        for i in range(num_lines):
-            fh.write(" ".join(rng.choice(WORDS, size=rng.integers(4, 14))) + " .\n")
-            if i % 8 == 7:
-                fh.write("\n")
-    return path
-
 
 def pretrain_args(corpus, out, steps=40, save_every=5, *extra):
     return ["pretrain", "--corpus", corpus, "--seq-len", "32", "--batch-size", "8",

@@ -42,7 +42,7 @@ def _add_pretrain_parser(sub) -> None:
                                                     "(default 8000)")
     tok.add_argument("--cased", action="store_true", help="keep case and accents")
     msk = p.add_argument_group("masking")
-    msk.add_argument("--masking", choices=["random", "whole_word"])
+    msk.add_argument("--masking", choices=["random", "whole_word", "span"])
     msk.add_argument("--selection-rate", type=float, help="default 0.15")
     msk.add_argument("--max-predictions", type=int, help="default 20")
     msk.add_argument("--mask-token-rate", type=float, help="default 0.8")

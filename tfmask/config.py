@@ -42,7 +42,7 @@ class TokenizerConfig:
 class MaskingConfig:
     """Dynamic MLM masking (BERT: 15% selected, of which 80% [MASK], 10% random, 10% kept)."""
 
-    strategy: str = "random"  # "random" or "whole_word"
+    strategy: str = "random"  # "random", "whole_word" or "span"
     selection_rate: float = 0.15
     max_predictions: int = 20
     mask_token_rate: float = 0.8

@@ -145,7 +145,7 @@ def pretraining_dataset(
     Returns:
       A dataset of `(x, y, sample_weight)`:
         x: dict of `token_ids` [B, L] int32, `segment_ids` [B, L] int32, `padding_mask`
-           [B, L] bool, `mask_positions` [B, P] int32;
+           [B, L] int32 (1 = real token), `mask_positions` [B, P] int32;
         y: `mask_ids` [B, P] int32;
         sample_weight: [B, P] float32, `mask_weights * (B * P) / sum(mask_weights)`: Keras's
            default loss reduction divides by the B * P slots of each replica and the strategy
@@ -224,8 +224,9 @@ def pretraining_dataset(
         weights = features["mask_weights"]
         weights = weights * tf.cast(tf.size(weights), tf.float32) / tf.maximum(
             tf.reduce_sum(weights), 1.0)
-        x = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask",
-                                      "mask_positions")}
+        x = {k: features[k] for k in ("token_ids", "segment_ids", "mask_positions")}
+        # int32 like the encoder's input: a bool batch cannot be split across replicas.
+        x["padding_mask"] = tf.cast(features["padding_mask"], tf.int32)
         return x, features["mask_ids"], weights
 
     batches = batches.enumerate(start=step_offset).map(

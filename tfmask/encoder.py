@@ -41,7 +41,7 @@ class BertEncoder(keras.Model):
       dtype: a dtype policy name, e.g. "mixed_float16".
 
     Inputs (dict): `token_ids` [B, L] int32, `segment_ids` [B, L] int32, `padding_mask` [B, L]
-      bool (True on real tokens).
+      int32 (1 on real tokens, 0 on padding; bool is accepted too).
     Outputs (dict): `sequence_output` [B, L, H], `pooled_output` [B, H] (tanh of a dense layer
       over the `[CLS]` state).
 
@@ -85,7 +85,8 @@ class BertEncoder(keras.Model):
         # === Functional Model ===
         token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
         segment_ids = keras.Input(shape=(None,), dtype="int32", name="segment_ids")
-        padding_mask = keras.Input(shape=(None,), dtype="bool", name="padding_mask")
+        # int32, not bool: Keras cannot split a bool batch across replicas (no bool AddN).
+        padding_mask = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
         tokens = self.token_embedding(token_ids)  # [B, L, H]
         x = tokens + self.position_embedding(tokens) + self.segment_embedding(segment_ids)
         x = self.embeddings_dropout(self.embeddings_layer_norm(x))
@@ -100,6 +101,11 @@ class BertEncoder(keras.Model):
                     "padding_mask": padding_mask},
             outputs={"sequence_output": x, "pooled_output": pooled},
             **kwargs)
+        if dtype is not None:
+            # The functional constructor ignores `dtype`: set the model's policy so that
+            # `get_config` (hence `.keras` reloads) and the heads, which copy
+            # `encoder.dtype_policy`, see the policy the layers were built with.
+            self.dtype_policy = dtype
 
         # === Config ===
         self.vocabulary_size = vocabulary_size

@@ -1,5 +1,8 @@
 """Masked-language-model masking as pure, seeded tensor functions.
 
+Strategies: "random" (token level, BERT), "whole_word" (all pieces of a chosen word, BERT's
+whole-word masking), "span" (contiguous runs of whole words with geometric lengths, SpanBERT).
+
 Every strategy is one function of tensors and an explicit `seed` (a `[2]` int tensor for
 TensorFlow's stateless random ops): the same inputs and seed give the same masks, and a new
 seed per step (the pipeline derives it from `(seed, step)`) gives a fresh mask every time an
@@ -11,7 +14,9 @@ case where every piece is its own word. Per sequence:
 1. `n` = number of selectable pieces (not special, not padding, `word_ids >= 0`);
 2. `k = min(max_predictions, floor(selection_rate * n + u))`, `u ~ U[0, 1)`, so the expected
    number of masked pieces is exactly `selection_rate * n` (stochastic rounding);
-3. words are visited in a random order and taken while their pieces still fit in `k`;
+3. words are visited in a random order and taken while their pieces still fit in `k`; the
+   first word that does not fit is taken with probability (room left / its size), so the
+   expected count stays `k` for multi-piece words too;
 4. each chosen piece becomes `[MASK]` with probability `mask_token_rate`, a random
    non-special token with probability `random_token_rate`, and stays itself otherwise.
 
@@ -19,7 +24,7 @@ Worked example, whole-word masking, `k = 3`:
 
     tokens     [CLS] the  un   ##aff ##able cat  [SEP] [PAD]
     word_ids    -1   0    1    1     1      2    -1    -1
-    random word order: 1, 2, 0  -> word 1 (3 pieces) fits, word 2 would make 4 > 3: stop
+    random word order: 1, 2, 0  -> word 1 (3 pieces) fits; no room is left for word 2
     mask_positions [2, 3, 4, 0 ...]   mask_weights [1, 1, 1, 0 ...]
 """
 
@@ -31,8 +36,14 @@ import numpy as np
 import tensorflow as tf
 
 
-def _selection(word_ids, k, seed):
-    """Chooses whole words until `k` pieces are used. Returns a [B, L] bool mask."""
+def _selection(word_ids, k, max_predictions, seed):
+    """Chooses whole words for about `k` pieces. Returns a [B, L] bool mask.
+
+    Words are visited in a random order and taken while they fit in `k`. The first word that
+    does not fit is taken with probability (room left / its size), so the expected number of
+    pieces is exactly `k` for long words and spans too (stopping there would bias the rate
+    down by half a word), unless it would overflow the `max_predictions` slots.
+    """
     batch, length = tf.shape(word_ids)[0], tf.shape(word_ids)[1]
     selectable = word_ids >= 0
     # Pieces per word: counts[b, w] = number of pieces of word w in sequence b.  [B, L]
@@ -41,11 +52,17 @@ def _selection(word_ids, k, seed):
         tf.cast(selectable, tf.int32), flat_word, batch * length)
     counts = tf.reshape(counts, [batch, length])
     # A random order over existing words; absent words (count 0) sort last.
-    score = tf.random.stateless_uniform([batch, length], seed=seed)
+    order_seed, boundary_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    score = tf.random.stateless_uniform([batch, length], seed=order_seed)
     score = tf.where(counts > 0, score, -1.0)
     order = tf.argsort(score, axis=1, direction="DESCENDING", stable=True)  # [B, L]
     sorted_counts = tf.gather(counts, order, batch_dims=1)
-    taken_sorted = tf.logical_and(tf.cumsum(sorted_counts, axis=1) <= k[:, None],
+    total = tf.cumsum(sorted_counts, axis=1)  # pieces used up to and including each word
+    room = k[:, None] - (total - sorted_counts)  # pieces left before each word
+    share = tf.cast(room, tf.float32) / tf.cast(tf.maximum(sorted_counts, 1), tf.float32)
+    boundary = tf.random.stateless_uniform([batch, length], seed=boundary_seed) < share
+    fits = tf.logical_or(total <= k[:, None], tf.logical_and(room > 0, boundary))
+    taken_sorted = tf.logical_and(tf.logical_and(fits, total <= max_predictions),
                                   sorted_counts > 0)
     # Back from visiting order to word order.
     taken = tf.gather(taken_sorted, tf.argsort(order, axis=1, stable=True), batch_dims=1)
@@ -112,7 +129,7 @@ def mask_tokens(
     k = tf.minimum(k, max_predictions)
 
     # 3. Which pieces.  [B, L] -> [B, P] positions in ascending order.
-    selected = _selection(word_ids, k, seeds[1])
+    selected = _selection(word_ids, k, max_predictions, seeds[1])
     seq_len = tf.shape(token_ids)[1]
     rank = tf.where(selected, seq_len - tf.range(seq_len)[None, :], 0)
     top, positions = tf.math.top_k(rank, k=max_predictions, sorted=True)
@@ -148,10 +165,37 @@ def token_word_ids(word_ids: tf.Tensor) -> tf.Tensor:
     return tf.where(word_ids >= 0, positions, -1)
 
 
-#: strategy name -> how the pipeline turns packed `word_ids` into masking `word_ids`.
+def span_word_ids(word_ids: tf.Tensor, seed: tf.Tensor, mean_span_words: float = 3.0,
+                  max_span_words: int = 10) -> tf.Tensor:
+    """Groups consecutive words into spans (SpanBERT-style): span ids replace word ids.
+
+    Each word starts a new span with probability `1 / mean_span_words`, so span lengths (in
+    words) are geometric with that mean; a span is also cut after `max_span_words` words.
+    Masking then selects whole spans, so contiguous runs of words are predicted together.
+
+    Args:
+      word_ids: [B, L] int32 word index of each piece, -1 on positions never selected.
+      seed: [2] stateless seed.
+
+    Returns: [B, L] int32 span index of each piece, -1 where `word_ids` is -1.
+    """
+    shape = tf.shape(word_ids)
+    # Per word slot w: does word w start a new span?  [B, L] (word ids are < L)
+    starts = tf.random.stateless_uniform(shape, seed=seed) < 1.0 / mean_span_words
+    index = tf.range(shape[1])[None, :]
+    # Start counting afresh at word 0 and never let a span exceed max_span_words words.
+    starts = tf.logical_or(starts, index % max_span_words == 0)
+    span_of_word = tf.cumsum(tf.cast(starts, tf.int32), axis=1) - 1  # [B, L]
+    spans = tf.gather(span_of_word, tf.maximum(word_ids, 0), batch_dims=1)
+    return tf.where(word_ids >= 0, spans, -1)
+
+
+#: strategy name -> how the pipeline turns packed `word_ids` (and a seed) into the groups
+#: that are selected together.
 STRATEGIES = {
-    "random": token_word_ids,
-    "whole_word": lambda word_ids: word_ids,
+    "random": lambda word_ids, seed: token_word_ids(word_ids),
+    "whole_word": lambda word_ids, seed: word_ids,
+    "span": span_word_ids,
 }
 
 
@@ -170,7 +214,9 @@ def apply_masking(features: dict[str, tf.Tensor], seed: tf.Tensor, *, strategy: 
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown masking strategy {strategy!r}; one of {sorted(STRATEGIES)}")
-    word_ids = STRATEGIES[strategy](features["word_ids"])
+    group_seed, mask_seed = tf.unstack(
+        tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
+    group_ids = STRATEGIES[strategy](features["word_ids"], group_seed)
     out = dict(features)
-    out.update(mask_tokens(features["token_ids"], word_ids, seed, **kwargs))
+    out.update(mask_tokens(features["token_ids"], group_ids, mask_seed, **kwargs))
     return out

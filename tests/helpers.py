@@ -1,0 +1,283 @@
+"""One-call test helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import keras
+import numpy as np
+
+from tfmask.tokenization import SPECIAL_TOKENS, WordPieceTokenizer
+
+#: A hand-written vocabulary: exact ids in tests come from here, not from a learner.
+TINY_VOCAB = list(SPECIAL_TOKENS) + [
+    "the", "cat", "sat", "on", "mat", ".", ",", "un", "##aff", "##able", "dog", "##s",
+    "a", "big", "café", "cafe", "!", "hello", "world",
+]
+
+
+def tiny_tokenizer(lower_case: bool = True) -> WordPieceTokenizer:
+    return WordPieceTokenizer(TINY_VOCAB, lower_case=lower_case)
+
+
+def random_inputs(batch: int = 2, length: int = 8, vocabulary_size: int = 30,
+                  num_predictions: int = 3, seed: int = 0) -> dict[str, np.ndarray]:
+    """Encoder/MaskedLM inputs with some padding at the end of the second row."""
+    rng = np.random.default_rng(seed)
+    token_ids = rng.integers(5, vocabulary_size, size=(batch, length)).astype("int32")
+    padding_mask = np.ones((batch, length), bool)
+    if batch > 1:
+        padding_mask[1, length // 2:] = False
+        token_ids[1, length // 2:] = 0
+    positions = np.stack([np.sort(rng.choice(np.arange(1, length // 2), num_predictions,
+                                             replace=False)) for _ in range(batch)])
+    return {"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids),
+            "padding_mask": padding_mask, "mask_positions": positions.astype("int32")}
+
+
+def run_serialization_test(obj) -> None:
+    """`from_config(get_config())` rebuilds an object with an identical config."""
+    config = obj.get_config()
+    rebuilt = obj.__class__.from_config(config)
+    assert rebuilt.get_config() == config
+
+
+def run_saving_test(model: keras.Model, inputs, tmp_path, atol: float = 1e-6) -> keras.Model:
+    """Saves to `.keras`, reloads, and checks outputs are allclose. Returns the reloaded model."""
+    path = os.path.join(str(tmp_path), "model.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    before = keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs))
+    after = keras.tree.map_structure(keras.ops.convert_to_numpy, reloaded(inputs))
+    keras.tree.map_structure(lambda a, b: np.testing.assert_allclose(a, b, atol=atol),
+                             before, after)
+    return reloaded
+
+
+# ----------------------------------------------------------------------------------------------
+# Layers: construction, serialization, one training step
+# ----------------------------------------------------------------------------------------------
+#: Keys every `keras.layers.Layer.get_config()` carries besides the constructor arguments.
+LAYER_BASE_KEYS = frozenset({"name", "trainable", "dtype"})
+
+
+def constructor_params(cls) -> dict:
+    """Constructor parameters of `cls` (name -> `inspect.Parameter`), minus self/**kwargs."""
+    import inspect
+
+    return {name: p for name, p in inspect.signature(cls.__init__).parameters.items()
+            if name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def run_config_test(cls, init_kwargs: dict, base_keys=LAYER_BASE_KEYS):
+    """Every argument non-default, config keys == constructor parameters, exact round trip.
+
+    `init_kwargs` must name every constructor parameter, each with a value that differs from
+    its default, so an argument that `get_config` drops (or `__init__` ignores) fails here.
+    Plain values (numbers, strings) must come back unchanged in the config (strings that
+    Keras serializes to a dict, such as initializer names, are compared by round trip). Returns the
+    rebuilt object.
+    """
+    params = constructor_params(cls)
+    assert set(init_kwargs) == set(params), (
+        f"test must set every argument of {cls.__name__}: missing "
+        f"{sorted(set(params) - set(init_kwargs))}, "
+        f"unknown {sorted(set(init_kwargs) - set(params))}")
+    for name, value in init_kwargs.items():
+        default = params[name].default
+        if default is not params[name].empty and isinstance(value, (int, float, str, type(None))):
+            assert value != default, f"{cls.__name__}({name}=...) is the default {default!r}"
+    obj = cls(**init_kwargs)
+    config = obj.get_config()
+    assert set(config) == set(params) | set(base_keys), (
+        f"{cls.__name__}.get_config() keys {sorted(config)} != constructor parameters "
+        f"{sorted(params)} + {sorted(base_keys)}")
+    for name, value in init_kwargs.items():
+        if isinstance(value, (bool, int, float, str)) and not isinstance(config[name], dict):
+            assert config[name] == value, (name, config[name], value)
+    rebuilt = cls.from_config(config)
+    assert rebuilt.get_config() == config
+    # Through the registry too, as `.keras` files do.
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(obj))
+    assert type(revived) is cls and revived.get_config() == config
+    return rebuilt
+
+
+def _shapes_match(actual, expected) -> bool:
+    """Shapes agree where `actual` is known (a symbolic batch dim is None)."""
+    return len(actual) == len(expected) and all(
+        a is None or e is None or a == e for a, e in zip(actual, expected))
+
+
+def run_layer_test(layer_cls, init_kwargs: dict, input_data, expected_output_shape,
+                   expected_num_trainable_weights: int, call_kwargs: dict | None = None,
+                   run_training_step: bool = True, expected_unchanged: tuple = ()):
+    """One call that exercises a layer the way Keras will use it.
+
+    - `build` creates every weight (calling it afterwards creates none);
+    - the eager output has `expected_output_shape`, and the symbolic call and
+      `compute_output_shape` agree with it;
+    - one `fit` step of a functional model around the layer runs, its loss is finite and every
+      trainable weight of the layer changes (so every weight gets a gradient), except those whose
+    path ends with one of `expected_unchanged` (e.g. the attention key bias: softmax is
+    invariant to the constant q.b_k it adds to every score, so its gradient is exactly 0).
+
+    `input_data` is one array or a tuple of arrays (positional inputs); `call_kwargs` are passed
+    to every call (e.g. an attention mask, fed as an extra model input when it is an array).
+    Returns the eager output.
+    """
+    call_kwargs = dict(call_kwargs or {})
+    inputs = tuple(input_data) if isinstance(input_data, (tuple, list)) else (input_data,)
+    shapes = [tuple(x.shape) for x in inputs]
+
+    # Build creates every weight.
+    layer = layer_cls(**init_kwargs)
+    layer.build(*shapes)
+    assert layer.built
+    num_weights = len(layer.weights)
+    assert len(layer.trainable_weights) == expected_num_trainable_weights, [
+        w.path for w in layer.trainable_weights]
+    output = layer(*inputs, **call_kwargs)
+    assert len(layer.weights) == num_weights, "call() created weights that build() did not"
+    assert tuple(output.shape) == tuple(expected_output_shape)
+    assert _shapes_match(tuple(layer.compute_output_shape(*shapes)), expected_output_shape)
+
+    # Symbolic call on a fresh layer.
+    sym_inputs = [keras.Input(shape=x.shape[1:], dtype=str(x.dtype), batch_size=None)
+                  for x in inputs]
+    sym_kwargs, kw_inputs = {}, []
+    for key, value in call_kwargs.items():
+        if isinstance(value, np.ndarray):
+            sym_kwargs[key] = keras.Input(shape=value.shape[1:], dtype=str(value.dtype))
+            kw_inputs.append((sym_kwargs[key], value))
+        else:
+            sym_kwargs[key] = value
+    fresh = layer_cls(**init_kwargs)
+    sym_output = fresh(*sym_inputs, **sym_kwargs)
+    assert _shapes_match(tuple(sym_output.shape), expected_output_shape), (
+        sym_output.shape, expected_output_shape)
+
+    if run_training_step:
+        model = keras.Model(sym_inputs + [t for t, _ in kw_inputs], sym_output)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        before = [keras.ops.convert_to_numpy(w) for w in fresh.trainable_weights]
+        x = list(inputs) + [v for _, v in kw_inputs]
+        target = np.random.default_rng(0).normal(size=tuple(output.shape)).astype("float32")
+        history = model.fit(x, target, batch_size=len(inputs[0]), epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+        for w, b in zip(fresh.trainable_weights, before):
+            changed = not np.allclose(keras.ops.convert_to_numpy(w), b)
+            if w.path.endswith(tuple(expected_unchanged)):
+                assert not changed, f"{w.path} was expected to get a zero gradient"
+            else:
+                assert changed, f"{w.path} got no update"
+    return output
+
+
+# ----------------------------------------------------------------------------------------------
+# Independent numerical oracle
+# ----------------------------------------------------------------------------------------------
+def randomize_weights(model: keras.Model, stddev: float = 0.2, seed: int = 0) -> None:
+    """Sets every weight to N(0, stddev) (LayerNorm gammas to 1 + N(0, stddev)), so a wrong
+    transpose, a skipped bias or a swapped LayerNorm shows up in the outputs."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        value = rng.normal(scale=stddev, size=w.shape)
+        if w.path.endswith("gamma"):
+            value += 1.0
+        w.assign(value.astype(w.dtype))
+
+
+def _layer_norm(x, gamma, beta, epsilon=1e-12):
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + epsilon) * gamma + beta
+
+
+_erf = np.vectorize(__import__("math").erf)
+
+
+def _gelu(x):
+    """BERT's exact GELU: x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))."""
+    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+
+
+def numpy_bert_forward(weights_by_path: dict, inputs: dict, num_heads: int) -> dict:
+    """BERT's forward pass (Devlin et al., 2019; Vaswani et al., 2017) in float64 NumPy.
+
+    An oracle written from the papers, not from tfmask: embeddings sum -> LayerNorm; per block
+    multi-head scaled dot-product self-attention with padded keys masked out, residual +
+    LayerNorm (post-LN), exact-erf GELU feed-forward, residual + LayerNorm; tanh pooler on the
+    first token. LayerNorm epsilon 1e-12.
+
+    Args:
+      weights_by_path: `{w.path: np.ndarray}` in the BERT layout `BertEncoder` documents
+        (attention kernels `[H, heads, head_dim]`, output kernel `[heads, head_dim, H]`).
+      inputs: `token_ids`, `segment_ids` [B, L] int, `padding_mask` [B, L] bool.
+      num_heads: attention heads.
+    Returns: `{"sequence_output": [B, L, H], "pooled_output": [B, H]}` float64.
+    """
+    w = {k: np.asarray(v, np.float64) for k, v in weights_by_path.items()}
+    ids, segments = np.asarray(inputs["token_ids"]), np.asarray(inputs["segment_ids"])
+    keep = np.asarray(inputs["padding_mask"], bool)  # [B, L]
+    length = ids.shape[1]
+    x = (w["token_embedding/embeddings"][ids]
+         + w["position_embedding/embeddings"][:length][None]
+         + w["segment_embedding/embeddings"][segments])  # [B, L, H]
+    x = _layer_norm(x, w["embeddings_layer_norm/gamma"], w["embeddings_layer_norm/beta"])
+    hidden = x.shape[-1]
+    head_dim = hidden // num_heads
+    num_layers = len({k.split("/")[0] for k in w if k.startswith("transformer_layer_")})
+    for i in range(num_layers):
+        p = f"transformer_layer_{i}/"
+        a = p + "self_attention/"
+        # [B, L, H] x [H, N, D] -> [B, L, N, D]
+        q = np.einsum("blh,hnd->blnd", x, w[a + "query/kernel"]) + w[a + "query/bias"]
+        k = np.einsum("blh,hnd->blnd", x, w[a + "key/kernel"]) + w[a + "key/bias"]
+        v = np.einsum("blh,hnd->blnd", x, w[a + "value/kernel"]) + w[a + "value/bias"]
+        scores = np.einsum("bqnd,bknd->bnqk", q, k) / np.sqrt(head_dim)  # [B, N, Lq, Lk]
+        scores = np.where(keep[:, None, None, :], scores, -np.inf)  # padded keys get 0 weight
+        scores = scores - scores.max(-1, keepdims=True)
+        probs = np.exp(scores)
+        probs /= probs.sum(-1, keepdims=True)
+        context = np.einsum("bnqk,bknd->bqnd", probs, v)  # [B, Lq, N, D]
+        attended = (np.einsum("bqnd,ndh->bqh", context, w[a + "attention_output/kernel"])
+                    + w[a + "attention_output/bias"])
+        x = _layer_norm(x + attended, w[p + "self_attention_layer_norm/gamma"],
+                        w[p + "self_attention_layer_norm/beta"])
+        inner = _gelu(x @ w[p + "intermediate_dense/kernel"] + w[p + "intermediate_dense/bias"])
+        out = inner @ w[p + "output_dense/kernel"] + w[p + "output_dense/bias"]
+        x = _layer_norm(x + out, w[p + "output_layer_norm/gamma"], w[p + "output_layer_norm/beta"])
+    pooled = np.tanh(x[:, 0] @ w["pooler_dense/kernel"] + w["pooler_dense/bias"])
+    return {"sequence_output": x, "pooled_output": pooled}
+
+
+@functools.cache
+def two_cpu_strategy():
+    """One `MirroredStrategy` over the two logical CPUs of conftest.py, shared by all tests.
+
+    Several MirroredStrategy objects over the same devices in one process can reuse
+    collective instance keys and abort with "Shape mismatch in the collective instance".
+    """
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+
+WORDS = ("the a one some river city council market engineer painter bridge report train "
+         "station museum built opened closed visited praised new old small large quiet busy "
+         "north south morning evening because while after before and but").split()
+
+
+def write_corpus(directory, num_lines=1500, seed=0):
+    """Seeded pseudo-sentences, blank line every 8 lines (document ends)."""
+    rng = np.random.default_rng(seed)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "corpus.txt")
+    with open(path, "w") as fh:
+        for i in range(num_lines):
+            fh.write(" ".join(rng.choice(WORDS, size=rng.integers(4, 14))) + " .\n")
+            if i % 8 == 7:
+                fh.write("\n")
+    return path

@@ -1,0 +1,167 @@
+"""Experiment dataclasses: JSON round trip, typed `--set` overrides, preset lookup."""
+
+import dataclasses
+import json
+
+import pytest
+
+from helpers import constructor_params
+from tfmask import presets
+from tfmask.config import (DataConfig, EncoderConfig, Experiment, MaskingConfig, TokenizerConfig,
+                           TrainConfig, apply_overrides)
+from tfmask.encoder import BertEncoder
+
+
+def _non_default_experiment() -> Experiment:
+    """Every section with values that differ from the defaults, of every field type."""
+    return Experiment(
+        encoder=EncoderConfig(vocabulary_size=123, num_layers=3, num_heads=4, hidden_dim=64,
+                              intermediate_dim=96, dropout=0.0, max_sequence_length=77,
+                              num_segments=3),
+        tokenizer=TokenizerConfig(vocab="/tmp/vocab.txt", vocabulary_size=5000,
+                                  lower_case=False),
+        masking=MaskingConfig(strategy="whole_word", selection_rate=0.2, max_predictions=7,
+                              mask_token_rate=0.7, random_token_rate=0.2),
+        data=DataConfig(corpus=["a/*.txt", "b.txt"], eval_corpus=["c.txt"], eval_holdout=0.0,
+                        tfds="wikipedia/20230601.en:train", tfds_text_key="body",
+                        tfds_data_dir="/tmp/tfds", max_sequence_length=64,
+                        packing="one_line", shuffle_buffer=10),
+        train=TrainConfig(preset="bert_mini", batch_size=8, steps=10, save_every=5,
+                          eval_steps=2, learning_rate=5e-4, warmup_steps=3, weight_decay=0.0,
+                          clipnorm=0.5, adam_epsilon=1e-8, seed=7, strategy="mirrored",
+                          mixed_precision="mixed_float16", jit_compile=True,
+                          steps_per_execution=4, deterministic=True),
+    )
+
+
+def test_non_default_experiment_sets_every_field():
+    exp, default = _non_default_experiment(), Experiment()
+    for section in dataclasses.fields(Experiment):
+        for f in dataclasses.fields(getattr(exp, section.name)):
+            assert getattr(getattr(exp, section.name), f.name) != getattr(
+                getattr(default, section.name), f.name), f"{section.name}.{f.name}"
+
+
+def test_to_dict_from_dict_round_trip():
+    exp = _non_default_experiment()
+    d = exp.to_dict()
+    assert set(d) == {"encoder", "tokenizer", "masking", "data", "train"}
+    assert d["train"]["batch_size"] == 8 and d["data"]["corpus"] == ["a/*.txt", "b.txt"]
+    assert Experiment.from_dict(json.loads(json.dumps(d))) == exp
+    assert Experiment.from_dict(Experiment().to_dict()) == Experiment()
+
+
+def test_save_load_round_trip(tmp_path):
+    exp = _non_default_experiment()
+    path = tmp_path / "config.json"
+    exp.save(str(path))
+    assert json.loads(path.read_text()) == exp.to_dict()  # plain JSON, readable by anyone
+    assert Experiment.load(str(path)) == exp
+
+
+def test_from_dict_fills_missing_sections_and_fields_with_defaults():
+    exp = Experiment.from_dict({"train": {"batch_size": 4}})
+    assert exp.train.batch_size == 4
+    assert exp.train.steps == TrainConfig().steps
+    assert exp.encoder == EncoderConfig()
+
+
+def test_from_dict_rejects_unknown_fields():
+    with pytest.raises(ValueError, match="TrainConfig.*batchsize"):
+        Experiment.from_dict({"train": {"batchsize": 4}})
+
+
+def test_holdout_active():
+    assert DataConfig().holdout_active
+    assert not DataConfig(eval_holdout=0.0).holdout_active
+    assert not DataConfig(eval_corpus=["x.txt"]).holdout_active
+
+
+def test_encoder_config_names_are_bert_encoder_arguments():
+    """One vocabulary: every EncoderConfig field is a BertEncoder argument of the same name."""
+    fields = {f.name for f in dataclasses.fields(EncoderConfig)}
+    assert fields <= set(constructor_params(BertEncoder))
+    encoder = BertEncoder.from_encoder_config(EncoderConfig(
+        vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=10))
+    config = encoder.get_config()
+    assert {k: config[k] for k in fields} == dataclasses.asdict(EncoderConfig(
+        vocabulary_size=20, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+        max_sequence_length=10))
+
+
+# ----------------------------------------------------------------------------------------------
+# apply_overrides
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("item, section, field, expected", [
+    ("train.batch_size=64", "train", "batch_size", 64),
+    ("train.warmup_steps=-1", "train", "warmup_steps", -1),
+    ("train.learning_rate=3e-4", "train", "learning_rate", 3e-4),
+    ("train.clipnorm=2", "train", "clipnorm", 2.0),
+    ("masking.selection_rate=0.2", "masking", "selection_rate", 0.2),
+    ("train.jit_compile=true", "train", "jit_compile", True),
+    ("train.jit_compile=Yes", "train", "jit_compile", True),
+    ("tokenizer.lower_case=false", "tokenizer", "lower_case", False),
+    ("tokenizer.lower_case=0", "tokenizer", "lower_case", False),
+    ("train.mixed_precision=mixed_bfloat16", "train", "mixed_precision", "mixed_bfloat16"),
+    ("data.tfds=wikipedia/20230601.en:train", "data", "tfds", "wikipedia/20230601.en:train"),
+    ("masking.strategy=whole_word", "masking", "strategy", "whole_word"),
+    ("data.corpus=a.txt,b/*.txt", "data", "corpus", ["a.txt", "b/*.txt"]),
+    ("data.eval_corpus=", "data", "eval_corpus", []),
+    ("data.packing=a=b", "data", "packing", "a=b"),  # only the first '=' splits
+])
+def test_apply_overrides_types(item, section, field, expected):
+    exp = apply_overrides(Experiment(), [item])
+    value = getattr(getattr(exp, section), field)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+@pytest.mark.parametrize("item, section, field", [
+    ("train.mixed_precision=none", "train", "mixed_precision"),
+    ("tokenizer.vocab=None", "tokenizer", "vocab"),
+    ("data.tfds=null", "data", "tfds"),
+])
+def test_apply_overrides_none(item, section, field):
+    exp = Experiment()
+    setattr(getattr(exp, section), field, "something")  # None must be accepted, not just kept
+    apply_overrides(exp, [item])
+    assert getattr(getattr(exp, section), field) is None
+
+
+def test_apply_overrides_in_order_and_round_trip(tmp_path):
+    exp = apply_overrides(Experiment(), ["train.steps=10", "train.steps=20",
+                                         "encoder.num_layers=4", "data.corpus=x.txt"])
+    assert exp.train.steps == 20 and exp.encoder.num_layers == 4
+    exp.save(str(tmp_path / "config.json"))
+    assert Experiment.load(str(tmp_path / "config.json")) == exp
+
+
+@pytest.mark.parametrize("item, message", [
+    ("model.num_layers=2", r"unknown section 'model'.*'encoder'"),
+    ("train.batchsize=2", r"train has no field 'batchsize'.*'batch_size'"),
+    ("train.batch_size=big", r"train.batch_size=big"),
+    ("train.batch_size=None", r"train.batch_size=None"),
+    ("train.jit_compile=maybe", r"expected a boolean"),
+    ("train.learning_rate=fast", r"train.learning_rate=fast"),
+    ("batch_size=2", r"section.field=value"),
+    ("train.batch_size", r"section.field=value"),
+])
+def test_apply_overrides_errors(item, message):
+    with pytest.raises(ValueError, match=message):
+        apply_overrides(Experiment(), [item])
+
+
+# ----------------------------------------------------------------------------------------------
+# Presets
+# ----------------------------------------------------------------------------------------------
+def test_encoder_config_rejects_unknown_preset():
+    with pytest.raises(ValueError, match=r"bert_huge.*bert_tiny.*bert_large"):
+        presets.encoder_config("bert_huge", vocabulary_size=100)
+
+
+def test_every_preset_resolves():
+    for name in presets.PRESETS:
+        config = presets.encoder_config(name, vocabulary_size=100)
+        assert isinstance(config, EncoderConfig)
+        assert config.hidden_dim % config.num_heads == 0
