@@ -2,8 +2,12 @@
 
 Text becomes word pieces in two graph steps, as in BERT:
 
-1. `BasicTokenizer`: optional lower-casing (case fold, NFD, accents stripped), control
-   characters removed, split on whitespace, punctuation and CJK characters -> words.
+1. `basic_split`, BERT's basic tokenizer: control characters deleted, Unicode spaces made
+   spaces, optional lower-casing (lower case, NFD, accents stripped), then a split on
+   whitespace, punctuation and CJK characters -> words. It follows Hugging Face's
+   `BertTokenizer` (the reference in tests/test_tokenizer_oracle.py) rather than
+   tensorflow-text's `BasicTokenizer`, whose NFKC case folding turns "straße" into "strasse"
+   and full-width "ＡＢＣ" into "abc", ids no BERT checkpoint was trained with.
 2. `FastWordpieceTokenizer` on each word -> word pieces (`##` continuation prefix).
 
 Keeping the words as a ragged dimension gives whole-word masking and NER label alignment
@@ -22,7 +26,7 @@ from typing import Iterable, Sequence
 
 import tensorflow as tf
 import tensorflow_text as tf_text
-from tensorflow_text.python.ops.bert_tokenizer import BasicTokenizer
+from tensorflow_text.python.ops import bert_tokenizer as _tf_text_bert
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
@@ -73,6 +77,19 @@ def learn_vocabulary(lines: tf.data.Dataset | Iterable[str], vocabulary_size: in
     return list(vocab)
 
 
+def basic_split(text: tf.Tensor, lower_case: bool = True) -> tf.RaggedTensor:
+    """[batch] strings -> [batch, (words)] strings, as BERT's basic tokenizer splits them."""
+    # Deleted before any normalisation: ICU normalisation stops at a NUL byte.
+    text = tf.strings.regex_replace(text, r"[\t\n\r]|\p{Zs}", " ")
+    text = tf.strings.regex_replace(text, r"\p{Cc}|\p{Cf}|\x{FFFD}", "")
+    if lower_case:
+        text = tf.strings.lower(text, encoding="utf-8")
+        text = tf_text.normalize_utf8(text, "NFD")
+        text = tf.strings.regex_replace(text, r"\p{Mn}", "")
+    return tf_text.regex_split(text, _tf_text_bert._DELIM_REGEX_PATTERN,
+                               _tf_text_bert._KEEP_DELIM_NO_WHITESPACE_PATTERN)
+
+
 class WordPieceTokenizer(tf.Module):
     """Strings -> word pieces, entirely with TensorFlow ops (usable inside `tf.data.map`).
 
@@ -101,7 +118,6 @@ class WordPieceTokenizer(tf.Module):
         self.special_ids = sorted(
             {index[t] for t in SPECIAL_TOKENS}
             | {i for i, t in enumerate(self.vocab) if t.startswith("[unused")})
-        self._basic = BasicTokenizer(lower_case=lower_case)
         self._wordpiece = tf_text.FastWordpieceTokenizer(
             vocab=self.vocab, suffix_indicator="##", unknown_token=UNK,
             no_pretokenization=True, token_out_type=tf.int32)
@@ -116,7 +132,7 @@ class WordPieceTokenizer(tf.Module):
 
     def split_words(self, text: tf.Tensor) -> tf.RaggedTensor:
         """[batch] strings -> [batch, (words)] strings (BERT's basic tokenizer)."""
-        return self._basic.tokenize(text)
+        return basic_split(text, self.lower_case)
 
     def tokenize_words(self, text) -> tf.RaggedTensor:
         """[batch] strings -> [batch, (words), (pieces)] int32 ids."""
