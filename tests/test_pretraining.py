@@ -6,6 +6,7 @@ import json
 import os
 
 import numpy as np
+import tensorflow as tf
 
 from helpers import two_cpu_strategy, write_corpus
 from tfmask.config import Experiment
@@ -43,3 +44,32 @@ def test_pretrain_under_mirrored_strategy_on_two_cpus(tmp_path):
     config = json.load(open(os.path.join(out, "config.json")))
     assert config["masking"]["strategy"] == "whole_word"
     assert load_encoder(out).vocabulary_size == config["encoder"]["vocabulary_size"]
+
+
+def test_input_pipelines_read_disjoint_files(tmp_path):
+    """With an `InputContext` (distribute_datasets_from_function, multi-worker), each input
+    pipeline reads its own files and batches per replica."""
+    from helpers import TINY_VOCAB, tiny_tokenizer
+    from tfmask import data
+
+    files = []
+    for i in range(4):
+        path = tmp_path / f"part{i}.txt"
+        # Each file uses one marker word, so a sequence tells which file it came from.
+        path.write_text("\n".join([f"{TINY_VOCAB[5 + i]} cat sat"] * 30) + "\n")
+        files.append(str(path))
+    tokenizer = tiny_tokenizer()
+    seen = []
+    for pipeline_id in range(2):
+        context = tf.distribute.InputContext(num_input_pipelines=2,
+                                             input_pipeline_id=pipeline_id,
+                                             num_replicas_in_sync=2)
+        ds = data.pretraining_dataset(tokenizer, files, batch_size=8, max_sequence_length=8,
+                                      max_predictions=2, selection_rate=0.0,
+                                      training=False, input_context=context)
+        markers = set()
+        for x, _, _ in ds:
+            assert x["token_ids"].shape[0] <= 4  # per-replica batch: 8 / 2 replicas
+            markers |= set(x["token_ids"][:, 1].numpy().tolist())
+        seen.append(markers)
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
