@@ -17,5 +17,5 @@ def config() -> Experiment:
     exp.train.preset = "bert_tiny"  # 2 layers x 128: trains at ~5 steps/s on 2 cores
     exp.train.batch_size = 32
     exp.train.steps = 1000  # loss is still falling at 1000; enough to show the curve
-    exp.train.learning_rate = 1e-3  # small models tolerate (and need) a high peak rate
+    exp.train.learning_rate = 2e-3  # small models tolerate (and need) a high peak rate
     return exp

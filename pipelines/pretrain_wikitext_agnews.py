@@ -25,5 +25,7 @@ def config() -> Experiment:
     exp.train.steps = 1500
     exp.train.save_every = 100
     exp.train.eval_steps = 50  # evaluate on (up to) 1,600 held-out sequences
-    exp.train.learning_rate = 1e-3  # best of {5e-4, 1e-3, 2e-3} on the held-out split
+    # Held-out masked accuracy at 1,500 steps: 0.108 at 1e-3, 0.126 at 2e-3, 0.123 at 3e-3,
+    # 6e-3 diverged (tuned on the held-out split only).
+    exp.train.learning_rate = 2e-3
     return exp

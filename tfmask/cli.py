@@ -53,7 +53,8 @@ def _add_pretrain_parser(sub) -> None:
     tr.add_argument("--steps", type=int, help="training steps (default 1000)")
     tr.add_argument("--save-every", type=int, help="checkpoint interval in steps (default 100)")
     tr.add_argument("--eval-steps", type=int, help="eval batches per checkpoint (default 20)")
-    tr.add_argument("--learning-rate", type=float, help="peak learning rate (default 1e-3)")
+    tr.add_argument("--learning-rate", type=float, help="peak learning rate (default: by preset, 2e-3 for "
+                                                         "bert_tiny ... 1e-4 for bert_base)")
     tr.add_argument("--warmup-steps", type=int, help="default 10%% of --steps")
     tr.add_argument("--weight-decay", type=float, help="default 0.01")
     tr.add_argument("--seed", type=int, help="default 0")

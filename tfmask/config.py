@@ -81,7 +81,7 @@ class TrainConfig:
     steps: int = 1000
     save_every: int = 100  # steps per Keras "epoch" = checkpoint interval
     eval_steps: int = 20  # batches of eval data at each checkpoint
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # None: the preset's default (presets.py)
     warmup_steps: int = -1  # -1: 10% of steps
     weight_decay: float = 0.01
     clipnorm: float = 1.0

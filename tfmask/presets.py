@@ -21,6 +21,26 @@ _SHAPES = {
 
 PRESETS = tuple(_SHAPES)
 
+#: Peak AdamW learning rate when none is given: small models need (and tolerate) higher
+#: rates. bert_tiny: held-out masked accuracy after 1,500 steps (batch 32, seq 128) on the
+#: WikiText+AG News corpus was 0.108 at 1e-3, 0.126 at 2e-3, 0.123 at 3e-3; 6e-3 diverged.
+#: bert_base / bert_large: 1e-4, as in the BERT paper.
+_LEARNING_RATES = {
+    "bert_tiny": 2e-3,
+    "bert_mini": 1e-3,
+    "bert_small": 5e-4,
+    "bert_medium": 3e-4,
+    "bert_base": 1e-4,
+    "bert_large": 1e-4,
+}
+
+
+def default_learning_rate(preset: str) -> float:
+    """The peak learning rate used for `preset` when none is configured."""
+    if preset not in _LEARNING_RATES:
+        raise ValueError(f"Unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return _LEARNING_RATES[preset]
+
 
 def encoder_config(preset: str, vocabulary_size: int, max_sequence_length: int = 512,
                    dropout: float = 0.1) -> EncoderConfig:

@@ -152,6 +152,8 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
     resolve_corpus(experiment, run_dir)
     tokenizer = prepare_vocabulary(experiment, run_dir)
     experiment.tokenizer.vocabulary_size = tokenizer.vocabulary_size
+    if t.learning_rate is None:
+        t.learning_rate = presets.default_learning_rate(t.preset)
     experiment.encoder = presets.encoder_config(
         t.preset, tokenizer.vocabulary_size,
         max_sequence_length=max(512, experiment.data.max_sequence_length),
