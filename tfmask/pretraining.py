@@ -123,9 +123,9 @@ def eval_dataset(experiment: Experiment, tokenizer) -> tuple[tf.data.Dataset | N
     count = sum(1 for _ in ds)
     if count == 0:
         raise ValueError(
-            "the evaluation text is too small for one batch of "
-            f"{experiment.train.batch_size} sequences; give a larger --eval-corpus or a larger "
-            "--eval-holdout, or --eval-holdout 0 to train without evaluation")
+            "the evaluation text yields no sequence (empty --eval-corpus, or no line held "
+            "out); give a larger --eval-corpus or --eval-holdout, or --eval-holdout 0 to "
+            "train without evaluation")
     return ds.repeat(), count
 
 
