@@ -8,7 +8,6 @@ fed with the same weights rearranged by hand into the tfmask layout.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -18,152 +17,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import TINY_VOCAB, numpy_bert_forward, _gelu, _layer_norm
+from helpers import (BERT_CONFIG, HEADS, HIDDEN, INTERMEDIATE, LAYERS, POSITIONS, VOCAB, as_tfmask_weights, google_bert_tensors,
+                     hf_state_dict, numpy_bert_forward, write_google_folder, write_hf_folder,
+                     _gelu, _layer_norm)
 from tfmask import checkpoints, runs
 from tfmask.checkpoints import CheckpointError
 from tfmask.tokenization import WordPieceTokenizer
-
-HIDDEN, HEADS, LAYERS, INTERMEDIATE, POSITIONS = 8, 2, 2, 16, 16
-VOCAB = list(TINY_VOCAB)
-BERT_CONFIG = {
-    "vocab_size": len(VOCAB), "hidden_size": HIDDEN, "num_hidden_layers": LAYERS,
-    "num_attention_heads": HEADS, "intermediate_size": INTERMEDIATE,
-    "max_position_embeddings": POSITIONS, "type_vocab_size": 2, "hidden_act": "gelu",
-    "hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1,
-    "initializer_range": 0.02,
-}
-
-
-def google_bert_tensors(seed: int = 0, mlm: bool = True, nsp: bool = True) -> dict:
-    """Random weights under the google-research/bert variable names (kernels [in, out])."""
-    rng = np.random.default_rng(seed)
-
-    def r(*shape):
-        return rng.normal(0, 0.3, shape).astype(np.float32)
-
-    t = {"bert/embeddings/word_embeddings": r(len(VOCAB), HIDDEN),
-         "bert/embeddings/position_embeddings": r(POSITIONS, HIDDEN),
-         "bert/embeddings/token_type_embeddings": r(2, HIDDEN),
-         "bert/embeddings/LayerNorm/gamma": 1 + r(HIDDEN),
-         "bert/embeddings/LayerNorm/beta": r(HIDDEN),
-         "bert/pooler/dense/kernel": r(HIDDEN, HIDDEN), "bert/pooler/dense/bias": r(HIDDEN)}
-    for i in range(LAYERS):
-        p = f"bert/encoder/layer_{i}/"
-        for part in ("query", "key", "value"):
-            t[f"{p}attention/self/{part}/kernel"] = r(HIDDEN, HIDDEN)
-            t[f"{p}attention/self/{part}/bias"] = r(HIDDEN)
-        t[f"{p}attention/output/dense/kernel"] = r(HIDDEN, HIDDEN)
-        t[f"{p}attention/output/dense/bias"] = r(HIDDEN)
-        t[f"{p}attention/output/LayerNorm/gamma"] = 1 + r(HIDDEN)
-        t[f"{p}attention/output/LayerNorm/beta"] = r(HIDDEN)
-        t[f"{p}intermediate/dense/kernel"] = r(HIDDEN, INTERMEDIATE)
-        t[f"{p}intermediate/dense/bias"] = r(INTERMEDIATE)
-        t[f"{p}output/dense/kernel"] = r(INTERMEDIATE, HIDDEN)
-        t[f"{p}output/dense/bias"] = r(HIDDEN)
-        t[f"{p}output/LayerNorm/gamma"] = 1 + r(HIDDEN)
-        t[f"{p}output/LayerNorm/beta"] = r(HIDDEN)
-    if mlm:
-        t["cls/predictions/transform/dense/kernel"] = r(HIDDEN, HIDDEN)
-        t["cls/predictions/transform/dense/bias"] = r(HIDDEN)
-        t["cls/predictions/transform/LayerNorm/gamma"] = 1 + r(HIDDEN)
-        t["cls/predictions/transform/LayerNorm/beta"] = r(HIDDEN)
-        t["cls/predictions/output_bias"] = r(len(VOCAB))
-    if nsp:
-        t["cls/seq_relationship/output_weights"] = r(2, HIDDEN)
-        t["cls/seq_relationship/output_bias"] = r(2)
-    return t
-
-
-def as_tfmask_weights(t: dict) -> dict:
-    """The same weights keyed by tfmask variable path, MHA kernels split per head by hand."""
-    d = HIDDEN // HEADS
-    w = {"token_embedding/embeddings": t["bert/embeddings/word_embeddings"],
-         "position_embedding/embeddings": t["bert/embeddings/position_embeddings"],
-         "segment_embedding/embeddings": t["bert/embeddings/token_type_embeddings"],
-         "embeddings_layer_norm/gamma": t["bert/embeddings/LayerNorm/gamma"],
-         "embeddings_layer_norm/beta": t["bert/embeddings/LayerNorm/beta"],
-         "pooler_dense/kernel": t["bert/pooler/dense/kernel"],
-         "pooler_dense/bias": t["bert/pooler/dense/bias"]}
-    for i in range(LAYERS):
-        s, o = f"bert/encoder/layer_{i}/", f"transformer_layer_{i}/"
-        for part in ("query", "key", "value"):
-            w[f"{o}self_attention/{part}/kernel"] = t[f"{s}attention/self/{part}/kernel"].reshape(
-                HIDDEN, HEADS, d)
-            w[f"{o}self_attention/{part}/bias"] = t[f"{s}attention/self/{part}/bias"].reshape(
-                HEADS, d)
-        w[f"{o}self_attention/attention_output/kernel"] = t[
-            f"{s}attention/output/dense/kernel"].reshape(HEADS, d, HIDDEN)
-        w[f"{o}self_attention/attention_output/bias"] = t[f"{s}attention/output/dense/bias"]
-        for ln, src in (("self_attention_layer_norm", "attention/output/LayerNorm"),
-                        ("output_layer_norm", "output/LayerNorm")):
-            w[f"{o}{ln}/gamma"], w[f"{o}{ln}/beta"] = t[f"{s}{src}/gamma"], t[f"{s}{src}/beta"]
-        for dense, src in (("intermediate_dense", "intermediate/dense"),
-                           ("output_dense", "output/dense")):
-            w[f"{o}{dense}/kernel"], w[f"{o}{dense}/bias"] = (t[f"{s}{src}/kernel"],
-                                                              t[f"{s}{src}/bias"])
-    return w
-
-
-def hf_state_dict(t: dict, prefix: str = "bert.", layer_norm=("weight", "bias")) -> dict:
-    """The same weights under Hugging Face names (Linear weights [out, in])."""
-    gamma, beta = layer_norm
-    out = {}
-    for name, value in t.items():
-        if name.startswith("cls/seq_relationship/"):
-            key = "cls.seq_relationship." + ("weight" if name.endswith("weights") else "bias")
-        elif name == "cls/predictions/output_bias":
-            key = "cls.predictions.bias"
-        else:
-            parts = name.split("/")
-            if parts[0] == "bert":
-                parts = parts[1:]
-            key = ".".join(parts).replace("layer_", "layer.")
-            if not name.startswith("cls/"):
-                key = prefix + key
-            if key.endswith("LayerNorm.gamma"):
-                key = key[: -len("gamma")] + gamma
-            elif key.endswith("LayerNorm.beta"):
-                key = key[: -len("beta")] + beta
-            elif key.endswith("_embeddings"):
-                key += ".weight"
-            elif key.endswith(".kernel"):
-                key, value = key[: -len("kernel")] + "weight", value.T
-        out[key] = np.ascontiguousarray(value)
-    out[prefix + "embeddings.position_ids"] = np.arange(POSITIONS, dtype=np.int64)[None]
-    return out
-
-
-def write_hf_folder(directory, state: dict, config=None, tokenizer_config=None, vocab=None):
-    from safetensors.numpy import save_file
-
-    os.makedirs(directory, exist_ok=True)
-    save_file(state, os.path.join(directory, "model.safetensors"))
-    with open(os.path.join(directory, "config.json"), "w") as fh:
-        json.dump({"model_type": "bert", "architectures": ["BertForMaskedLM"],
-                   **(config or BERT_CONFIG)}, fh)
-    with open(os.path.join(directory, "vocab.txt"), "w") as fh:
-        fh.write("\n".join(vocab or VOCAB) + "\n")
-    if tokenizer_config is not None:
-        with open(os.path.join(directory, "tokenizer_config.json"), "w") as fh:
-            json.dump(tokenizer_config, fh)
-    return str(directory)
-
-
-def write_google_folder(directory, t: dict, extra: dict | None = None, vocab=None):
-    """An original-BERT folder: bert_config.json, bert_model.ckpt.{index,data-*}, vocab.txt,
-    written with SaveV2 so variable names are exactly the canonical ones."""
-    os.makedirs(directory, exist_ok=True)
-    tensors = {**t, **(extra or {})}
-    names = sorted(tensors)
-    tf.raw_ops.SaveV2(prefix=os.path.join(str(directory), "bert_model.ckpt"),
-                      tensor_names=names, shape_and_slices=[""] * len(names),
-                      tensors=[tf.constant(tensors[n]) for n in names])
-    with open(os.path.join(directory, "bert_config.json"), "w") as fh:
-        json.dump(BERT_CONFIG, fh)
-    with open(os.path.join(directory, "vocab.txt"), "w") as fh:
-        fh.write("\n".join(vocab or VOCAB) + "\n")
-    return str(directory)
-
 
 def sample_inputs(seed=1):
     rng = np.random.default_rng(seed)

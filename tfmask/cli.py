@@ -90,6 +90,14 @@ _PRETRAIN_FLAGS = {
 }
 
 
+def _apply_flags(experiment, args, table: dict) -> None:
+    """Copies every flag that was given onto its config field (flags override a recipe)."""
+    for flag, (section, field) in table.items():
+        value = getattr(args, flag)
+        if value is not None:
+            setattr(getattr(experiment, section), field, value)
+
+
 def load_recipe(path: str):
     """Runs a recipe file's `config()` and returns what it builds."""
     import importlib.util
@@ -109,10 +117,7 @@ def pretrain_experiment(args):
     from tfmask.config import Experiment, apply_overrides
 
     experiment = load_recipe(args.recipe) if args.recipe else Experiment()
-    for flag, (section, field) in _PRETRAIN_FLAGS.items():
-        value = getattr(args, flag)
-        if value is not None:
-            setattr(getattr(experiment, section), field, value)
+    _apply_flags(experiment, args, _PRETRAIN_FLAGS)
     if args.cased:
         experiment.tokenizer.lower_case = False
     if args.jit_compile:
@@ -196,6 +201,159 @@ def _run_import(args) -> int:
     return 0
 
 
+def _add_finetune_parser(sub) -> None:
+    p = sub.add_parser(
+        "finetune", help="fine-tune a NER or sentiment head",
+        description="Fine-tune a token-classification (NER) or sequence-classification "
+                    "(sentiment) head on a BERT encoder. With no --train/--tfds, uses small "
+                    "embedded data sets the project writes itself.")
+    tasks = p.add_subparsers(dest="task", required=True)
+    for task, help_ in (("ner", "named-entity recognition from CoNLL files"),
+                        ("sentiment", "sentence classification from TSV/CSV files")):
+        t = tasks.add_parser(task, help=help_,
+                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        src = t.add_argument_group("data")
+        src.add_argument("--train", metavar="FILE",
+                         help="training file" + (" (CoNLL: word ... tag per line)"
+                                                 if task == "ner" else " (TSV or CSV)"))
+        src.add_argument("--valid", metavar="FILE", help="validation file (picks the best "
+                                                         "epoch; reported in metrics.json)")
+        src.add_argument("--tfds", metavar="NAME",
+                         help="a TFDS dataset instead of files: " + (
+                             "conll2003" if task == "ner" else "glue/sst2 or imdb_reviews"))
+        src.add_argument("--tfds-data-dir")
+        src.add_argument("--tfds-train-split", help="default train")
+        src.add_argument("--tfds-valid-split", help="default validation")
+        if task == "ner":
+            src.add_argument("--tag-column", type=int, help="column of the tag (default -1, "
+                                                            "the last)")
+            src.add_argument("--window-stride", type=int,
+                             help="pieces between overlapping windows of a long sentence "
+                                  "(default half the window)")
+        else:
+            src.add_argument("--text-column", help="name or index (default: the column named "
+                                                   "sentence or text)")
+            src.add_argument("--label-column", help="name or index (default: label)")
+            src.add_argument("--truncation", choices=["head", "head_tail"])
+        src.add_argument("--seq-len", type=int, help="max_sequence_length (default 128)")
+        src.add_argument("--max-train-examples", type=int,
+                         help="use only the first N training examples")
+        tr = t.add_argument_group("training")
+        tr.add_argument("--init", metavar="RUN",
+                        help="a tfmask pretrain or import run; default: random init")
+        tr.add_argument("--preset", choices=presets.PRESETS,
+                        help="encoder size without --init (default bert_tiny)")
+        tr.add_argument("--epochs", type=int, help="default 3")
+        tr.add_argument("--batch-size", type=int, help="default 32")
+        tr.add_argument("--learning-rate", type=float, help="peak rate (default 5e-5)")
+        tr.add_argument("--warmup-steps", type=int, help="default 10%% of the steps")
+        tr.add_argument("--weight-decay", type=float, help="default 0.01")
+        tr.add_argument("--layer-decay", type=float,
+                        help="layer-wise learning-rate decay per layer (default 1 = off)")
+        tr.add_argument("--freeze-epochs", type=int,
+                        help="first epochs train the head only (default 0)")
+        tr.add_argument("--mask-rate", type=float,
+                        help="masking augmentation: fraction of input pieces replaced by "
+                             "[MASK] while training (default 0)")
+        tr.add_argument("--dropout", type=float, help="before the classifier (default 0.1)")
+        tr.add_argument("--early-stopping", type=int, metavar="PATIENCE",
+                        help="stop after PATIENCE epochs without a better validation metric")
+        tr.add_argument("--seed", type=int)
+        tr.add_argument("--mixed-precision", choices=["mixed_float16", "mixed_bfloat16"])
+        tr.add_argument("--jit-compile", action="store_true")
+        tr.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="override any config field, e.g. --set train.clipnorm=0.5")
+        t.add_argument("--recipe", metavar="FILE",
+                       help="a recipe (pipelines/*.py defining config()); flags override it")
+        t.add_argument("--out", required=True, metavar="DIR", help="run directory")
+
+
+#: CLI flag attribute -> (config section, field) for `tfmask finetune`.
+_FINETUNE_FLAGS = {
+    "train": ("data", "train"), "valid": ("data", "valid"), "tfds": ("data", "tfds"),
+    "tfds_data_dir": ("data", "tfds_data_dir"),
+    "tfds_train_split": ("data", "tfds_train_split"),
+    "tfds_valid_split": ("data", "tfds_valid_split"), "tag_column": ("data", "tag_column"),
+    "window_stride": ("data", "window_stride"), "text_column": ("data", "text_column"),
+    "label_column": ("data", "label_column"), "truncation": ("data", "truncation"),
+    "seq_len": ("data", "max_sequence_length"),
+    "max_train_examples": ("data", "max_train_examples"),
+    "init": ("train", "init"), "preset": ("train", "preset"), "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"), "learning_rate": ("train", "learning_rate"),
+    "warmup_steps": ("train", "warmup_steps"), "weight_decay": ("train", "weight_decay"),
+    "layer_decay": ("train", "layer_decay"), "freeze_epochs": ("train", "freeze_epochs"),
+    "mask_rate": ("train", "mask_rate"), "dropout": ("train", "dropout"),
+    "early_stopping": ("train", "early_stopping_patience"), "seed": ("train", "seed"),
+    "mixed_precision": ("train", "mixed_precision"),
+}
+
+
+def finetune_experiment(args):
+    """The `FinetuneExperiment` a `tfmask finetune` command line asks for: recipe, then flags."""
+    from tfmask.config import FinetuneExperiment, apply_overrides
+
+    experiment = load_recipe(args.recipe) if args.recipe else FinetuneExperiment()
+    if args.recipe and experiment.task != args.task:
+        raise CliError(f"--recipe {args.recipe!r} is a {experiment.task} recipe, not "
+                       f"{args.task}")
+    experiment.task = args.task
+    _apply_flags(experiment, _Present(args), _FINETUNE_FLAGS)
+    if args.jit_compile:
+        experiment.train.jit_compile = True
+    return apply_overrides(experiment, args.set)
+
+
+class _Present:
+    """`args` with the flags a task's parser does not define read as not given."""
+
+    def __init__(self, args):
+        self._args = args
+
+    def __getattr__(self, name):
+        return getattr(self._args, name, None)
+
+
+def _run_finetune(args) -> int:
+    from tfmask.finetuning import finetune
+
+    best = finetune(finetune_experiment(args), args.out)
+    keys = ("precision", "recall", "f1") if args.task == "ner" else ("accuracy", "macro_f1")
+    print(json.dumps({"epoch": best["epoch"], **{k: round(best[k], 4) for k in keys}}))
+    out = os.path.abspath(args.out)
+    chart = "per_type_f1.png" if args.task == "ner" else "confusion_matrix.png"
+    print(f"\nDone. Results in {out}/\n"
+          f"  model:        {out}/model.keras  (labels.txt, vocab.txt)\n"
+          f"  metrics:      {out}/metrics.json  (best validation epoch), {out}/{chart}\n"
+          f"  curves:       {out}/history.png  ({out}/history.json)\n"
+          f"  TensorBoard:  tensorboard --logdir {out}/tensorboard\n"
+          f"  evaluate:     tfmask evaluate {args.out} --data FILE")
+    return 0
+
+
+def _add_evaluate_parser(sub) -> None:
+    p = sub.add_parser(
+        "evaluate", help="score a fine-tuned run on held-out data",
+        description="Score a fine-tuning run on a file (read with the run's column options) "
+                    "or a TFDS split; prints the metrics as JSON and writes them to "
+                    "RUN/evaluations/NAME.json. NER: entity-level precision, recall, f1 "
+                    "(seqeval's default mode) and per_type; sentiment: accuracy, macro_f1.")
+    p.add_argument("run", metavar="RUN")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", metavar="FILE")
+    src.add_argument("--tfds", metavar="NAME:SPLIT", help="e.g. conll2003:test, glue/sst2:validation")
+    p.add_argument("--tfds-data-dir")
+    p.add_argument("--batch-size", type=int, default=64)
+
+
+def _run_evaluate(args) -> int:
+    from tfmask.finetuning import evaluate
+
+    scores = evaluate(args.run, data=args.data, tfds=args.tfds,
+                      tfds_data_dir=args.tfds_data_dir, batch_size=args.batch_size)
+    print(json.dumps(scores))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfmask", description="BERT masked-language-model pretraining and fine-tuning "
@@ -204,10 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_pretrain_parser(sub)
     _add_import_parser(sub)
+    _add_finetune_parser(sub)
+    _add_evaluate_parser(sub)
     return parser
 
 
-_COMMANDS = {"pretrain": _run_pretrain, "import": _run_import}
+_COMMANDS = {"pretrain": _run_pretrain, "import": _run_import, "finetune": _run_finetune,
+             "evaluate": _run_evaluate}
 
 
 def main(argv: list[str] | None = None) -> int:

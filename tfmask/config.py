@@ -128,6 +128,101 @@ class Experiment:
             return cls.from_dict(json.load(fh))
 
 
+@dataclasses.dataclass
+class FinetuneDataConfig:
+    """Where fine-tuning examples come from and how they become sequences."""
+
+    train: str | None = None  # a CoNLL / TSV / CSV file; None (and no tfds): embedded data
+    valid: str | None = None
+    tfds: str | None = None  # "conll2003", "glue/sst2" or "imdb_reviews"
+    tfds_data_dir: str | None = None
+    tfds_train_split: str = "train"
+    tfds_valid_split: str = "validation"
+    tag_column: int = -1  # NER: the column holding the tag
+    text_column: str | None = None  # sentiment: column name or index (as text)
+    label_column: str | None = None
+    max_sequence_length: int = 128
+    window_stride: int | None = None  # NER windows: None = half the window
+    truncation: str = "head"  # sentiment: "head" or "head_tail"
+    length_buckets: list[int] = dataclasses.field(default_factory=list)  # [] = no bucketing
+    max_train_examples: int = 0  # 0 = all; else the first N (a budget for quick runs)
+
+
+@dataclasses.dataclass
+class FinetuneTrainConfig:
+    """Optimisation of a fine-tuning run."""
+
+    init: str | None = None  # a run directory (pretrain or import); None = random init
+    preset: str = "bert_tiny"  # the encoder size when there is no --init
+    vocabulary_size: int = 8000  # learned from the training text when there is no --init
+    batch_size: int = 32
+    epochs: int = 3
+    learning_rate: float = 5e-5
+    warmup_steps: int = -1  # -1: 10% of the steps
+    weight_decay: float = 0.01
+    clipnorm: float = 1.0
+    adam_epsilon: float = 1e-6
+    layer_decay: float = 1.0  # layer-wise learning-rate decay; 1 = off
+    freeze_epochs: int = 0  # epochs that train only the head (the encoder frozen)
+    mask_rate: float = 0.0  # masking augmentation: fraction of input pieces -> [MASK]
+    dropout: float = 0.1  # before the classifier
+    early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = off
+    seed: int = 0
+    mixed_precision: str | None = None
+    jit_compile: bool = False
+
+
+@dataclasses.dataclass
+class FinetuneExperiment:
+    """Everything a fine-tuning run needs; `config.json` of a fine-tuning run is `to_dict()`.
+
+    `encoder`, `tokenizer` and `labels` are filled in by `finetune` (from `--init` or the
+    preset), so the run directory records the model it trained."""
+
+    task: str = "ner"  # "ner" or "sentiment"
+    data: FinetuneDataConfig = dataclasses.field(default_factory=FinetuneDataConfig)
+    train: FinetuneTrainConfig = dataclasses.field(default_factory=FinetuneTrainConfig)
+    encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
+    tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
+    labels: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "FinetuneExperiment":
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            if f.name in ("task", "labels"):
+                kwargs[f.name] = d[f.name]
+            else:
+                kwargs[f.name] = _build(f.default_factory, d[f.name])  # type: ignore[misc]
+        return cls(**kwargs)
+
+    def save(self, path: str) -> None:
+        with open(path, "w") as fh:
+            json.dump(self.to_dict(), fh, indent=2)
+
+    @classmethod
+    def load(cls, path: str) -> "FinetuneExperiment":
+        with open(path) as fh:
+            return cls.from_dict(json.load(fh))
+
+
+def diff_dicts(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """`section.field: old -> new` for every leaf that differs (for run-directory conflicts)."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += diff_dicts(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out
+
+
 def _build(factory, values: dict[str, Any]):
     known = {f.name for f in dataclasses.fields(factory)}
     unknown = set(values) - known
@@ -155,7 +250,7 @@ def _parse_value(text: str, current: Any, field_type: str):
     return text
 
 
-def apply_overrides(experiment: Experiment, overrides: list[str]) -> Experiment:
+def apply_overrides(experiment, overrides: list[str]):
     """Applies `section.field=value` strings, typed by the field they set.
 
     Example: `apply_overrides(exp, ["train.batch_size=64", "masking.strategy=whole_word"])`.

@@ -1,4 +1,4 @@
-"""Task models that wrap a `BertEncoder`."""
+"""Task models that wrap a `BertEncoder`: `MaskedLM`, `TokenClassifier`, `SequenceClassifier`."""
 
 from __future__ import annotations
 
@@ -60,3 +60,97 @@ class MaskedLM(keras.Model):
         config = dict(config)
         config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
         return cls(**config)
+
+
+class _ClassifierBase(keras.Model):
+    """Shared config plumbing of the fine-tuning heads (the graph is built by subclasses)."""
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "encoder": keras.saving.serialize_keras_object(self.encoder),
+            self._count_name: getattr(self, self._count_name),
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="tfmask")
+class TokenClassifier(_ClassifierBase):
+    """Token classification (NER): a label per word piece from the encoder's sequence output.
+
+    Args:
+      encoder: a `BertEncoder`.
+      num_labels: number of tags (e.g. 9 for CoNLL-2003 in IOB2).
+      dropout: dropout on the sequence output before the classifier.
+
+    Inputs: the encoder's inputs (`token_ids`, `segment_ids`, `padding_mask`, [B, L] int32).
+    Outputs: [B, L, num_labels] float32 logits. Train with `y` = label ids [B, L] and
+    `sample_weight` 1 on the first piece of each word, 0 elsewhere (see
+    `tfmask.finetune_data`), `SparseCategoricalCrossentropy(from_logits=True)`.
+    """
+
+    _count_name = "num_labels"
+
+    def __init__(self, encoder, num_labels: int, dropout: float = 0.1, **kwargs):
+        # === Layers ===
+        self.encoder = encoder
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout",
+                                                   dtype=encoder.dtype_policy)
+        self.logits_dense = keras.layers.Dense(
+            num_labels, kernel_initializer=bert_initializer(), name="logits",
+            dtype=encoder.dtype_policy)
+
+        # === Functional Model ===
+        inputs = dict(encoder.input)
+        x = encoder(inputs)["sequence_output"]
+        logits = self.logits_dense(self.output_dropout(x))
+        # float32 logits under mixed precision: a stable softmax and loss.
+        logits = keras.layers.Activation("linear", dtype="float32", name="float_logits")(logits)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.num_labels = int(num_labels)
+        self.dropout = float(dropout)
+
+
+@keras.saving.register_keras_serializable(package="tfmask")
+class SequenceClassifier(_ClassifierBase):
+    """Sequence classification (sentiment): pooled `[CLS]` state -> dropout -> dense logits.
+
+    Args:
+      encoder: a `BertEncoder`.
+      num_classes: number of classes.
+      dropout: dropout on the pooled output before the classifier.
+
+    Inputs: the encoder's inputs ([B, L] int32 each).
+    Outputs: [B, num_classes] float32 logits.
+    """
+
+    _count_name = "num_classes"
+
+    def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
+        # === Layers ===
+        self.encoder = encoder
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout",
+                                                   dtype=encoder.dtype_policy)
+        self.logits_dense = keras.layers.Dense(
+            num_classes, kernel_initializer=bert_initializer(), name="logits",
+            dtype=encoder.dtype_policy)
+
+        # === Functional Model ===
+        inputs = dict(encoder.input)
+        pooled = encoder(inputs)["pooled_output"]
+        logits = self.logits_dense(self.output_dropout(pooled))
+        logits = keras.layers.Activation("linear", dtype="float32", name="float_logits")(logits)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.num_classes = int(num_classes)
+        self.dropout = float(dropout)

@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from tfmask import data, presets, tokenization, training
-from tfmask.config import DataConfig, Experiment
+from tfmask.config import DataConfig, Experiment, diff_dicts
 from tfmask.encoder import BertEncoder
 from tfmask.heads import MaskedLM
 from tfmask.runs import load_encoder  # noqa: F401  (re-exported: pretraining's output)
@@ -32,18 +32,6 @@ EMBEDDED_EVAL_HOLDOUT = 0.05
 
 class RunConflictError(ValueError):
     """The run directory belongs to a run with a different configuration."""
-
-
-def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    keys = sorted(set(old) | set(new))
-    out = []
-    for k in keys:
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _diff(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
-    return out
 
 
 def resolve_corpus(experiment: Experiment, run_dir: str) -> None:
@@ -162,7 +150,7 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
 
     config_path = os.path.join(run_dir, "config.json")
     if os.path.exists(config_path):
-        differences = _diff(Experiment.load(config_path).to_dict(), experiment.to_dict())
+        differences = diff_dicts(Experiment.load(config_path).to_dict(), experiment.to_dict())
         if differences:
             raise RunConflictError(
                 f"{run_dir} holds a run with a different configuration ("

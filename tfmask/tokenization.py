@@ -21,7 +21,6 @@ the word boundaries for free:
 
 from __future__ import annotations
 
-import os
 from typing import Iterable, Sequence
 
 import tensorflow as tf

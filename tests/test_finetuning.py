@@ -1,0 +1,304 @@
+"""Fine-tuning end to end: heads, optimizer, runs, metrics against seqeval, CLI errors.
+
+Two small runs are shared by the module (embedded data, a few hundred examples, random
+bert_tiny encoders); the tests read their run directories instead of training again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import (VOCAB, google_bert_tensors, hf_state_dict, randomize_weights,
+                     write_hf_folder)
+from tfmask import checkpoints, embedded, finetuning, readers
+from tfmask.cli import main
+from tfmask.config import FinetuneExperiment
+from tfmask.encoder import BertEncoder
+from tfmask.heads import SequenceClassifier, TokenClassifier
+from tfmask.training import build_optimizer, layer_depth
+
+TINY_CONLL = """-DOCSTART- -X- -X- O
+
+Alice NNP B-NP B-PER
+visited VBD B-VP O
+Paris NNP B-NP B-LOC
+. . O O
+
+The DT B-NP O
+Acme NNP I-NP B-ORG
+Corporation NNP I-NP I-ORG
+hired VBD B-VP O
+Bob NNP B-NP B-PER
+Smith NNP I-NP I-PER
+. . O O
+
+Bob NNP B-NP B-PER
+flew VBD B-VP O
+to TO B-PP O
+New NNP B-NP B-LOC
+York NNP I-NP I-LOC
+with IN B-PP O
+Alice NNP B-NP B-PER
+. . O O
+"""
+
+
+def _experiment(task, train, valid, **train_fields):
+    e = FinetuneExperiment(task=task)
+    e.data.train, e.data.valid = train, valid
+    e.train.vocabulary_size = 2000
+    for k, v in train_fields.items():
+        setattr(e.train, k, v)
+    return e
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return embedded.write_all(tmp_path_factory.mktemp("embedded"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def ner_run(data_dir, tmp_path_factory):
+    e = _experiment("ner", data_dir["ner_train"], data_dir["ner_valid"], epochs=2,
+                    batch_size=8, learning_rate=2e-3)
+    e.data.max_train_examples = 300
+    run = str(tmp_path_factory.mktemp("ner_run"))
+    return run, finetuning.finetune(e, run, verbose=0), e
+
+
+@pytest.fixture(scope="module")
+def sentiment_run(data_dir, tmp_path_factory):
+    """Two epochs with every training option on: a frozen first epoch (its own compile),
+    masking augmentation, layer-wise learning-rate decay, length buckets."""
+    e = _experiment("sentiment", data_dir["sentiment_train"], data_dir["sentiment_dev"],
+                    epochs=2, freeze_epochs=1, mask_rate=0.15, layer_decay=0.9,
+                    learning_rate=1e-3)
+    e.data.max_train_examples = 300
+    e.data.length_buckets = [16, 32]
+    run = str(tmp_path_factory.mktemp("sentiment_run"))
+    return run, finetuning.finetune(e, run, verbose=0), e
+
+
+# --- heads ------------------------------------------------------------------------------------
+
+def _encoder():
+    return BertEncoder(vocabulary_size=40, num_layers=2, num_heads=2, hidden_dim=16,
+                       intermediate_dim=32)
+
+
+def _inputs(batch=3, length=7):
+    rng = np.random.default_rng(0)
+    ids = rng.integers(5, 40, (batch, length)).astype("int32")
+    return {"token_ids": ids, "segment_ids": np.zeros_like(ids),
+            "padding_mask": np.ones_like(ids)}
+
+
+@pytest.mark.parametrize("cls,count,shape", [(TokenClassifier, 5, (3, 7, 5)),
+                                             (SequenceClassifier, 3, (3, 3))])
+def test_heads_shapes_and_saving(cls, count, shape, tmp_path):
+    model = cls(_encoder(), count, dropout=0.2)
+    out = model(_inputs())
+    assert tuple(out.shape) == shape and out.dtype == "float32"
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert type(reloaded) is cls and reloaded.dropout == 0.2
+    np.testing.assert_allclose(reloaded(_inputs()), out, atol=1e-6)
+    assert set(model.get_config()) == {"name", "trainable", "encoder", "dropout",
+                                       "num_labels" if cls is TokenClassifier else "num_classes"}
+
+
+def test_freezing_takes_effect_only_at_compile():
+    """CLARIFICATIONS: flipping `trainable` after compile changes nothing; `finetune` compiles
+    once per phase."""
+    model = SequenceClassifier(_encoder(), 2)
+    x, y = _inputs(), np.array([0, 1, 0])
+
+    def encoder_weights():
+        return [w.numpy().copy() for w in model.encoder.trainable_weights] or [
+            w.numpy().copy() for w in model.encoder.weights]
+
+    model.encoder.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before_encoder = encoder_weights()
+    before_head = model.get_layer("logits").kernel.numpy().copy()
+    model.fit(x, y, epochs=2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before_encoder, encoder_weights()))
+    assert not np.array_equal(before_head, model.get_layer("logits").kernel.numpy())
+    model.encoder.trainable = True
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, epochs=1, verbose=0)
+    assert not all(np.array_equal(a, b) for a, b in zip(before_encoder, encoder_weights()))
+
+
+def test_layer_depth():
+    assert layer_depth("token_embedding/embeddings", 2) == 0
+    assert layer_depth("embeddings_layer_norm/gamma", 2) == 0
+    assert layer_depth("transformer_layer_0/self_attention/query/kernel", 2) == 1
+    assert layer_depth("transformer_layer_1/output_dense/bias", 2) == 2
+    assert layer_depth("pooler_dense/kernel", 2) == 3
+    assert layer_depth("logits/kernel", 2) == 3
+
+
+def test_layer_wise_decay_scales_each_layer_update():
+    """Adam's first step moves every weight by ~lr (|m/sqrt(v)| = 1): so the size of the
+    first update of each variable measures its effective learning rate. The segment
+    embedding's row 0 is used by all 21 tokens: with Keras's sparse-gradient Adam it moved
+    3.5x too far (see `densify_sparse_gradient`)."""
+    model = TokenClassifier(_encoder(), 4, dropout=0.0)
+    randomize_weights(model, stddev=0.3, seed=1)
+    optimizer = build_optimizer(1e-3, total_steps=10, warmup_steps=0, weight_decay=0.0,
+                                clipnorm=None, layer_decay=0.5, num_layers=2)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = {w.path: w.numpy().copy() for w in model.trainable_weights}
+    x = _inputs()
+    model.train_on_batch(x, np.ones((3, 7), "int32"))
+    for w in model.trainable_weights:
+        if w.path.startswith("pooler_dense") or w.path.endswith("key/bias"):
+            continue  # no gradient: the token head has no pooler; softmax ignores a key bias
+        step = np.abs(w.numpy() - before[w.path]).max()
+        expected = 1e-3 * 0.5 ** (3 - layer_depth(w.path, 2))
+        assert step == pytest.approx(expected, rel=0.02), w.path
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+def test_ner_run_directory(ner_run):
+    run, best, _ = ner_run
+    for name in ("config.json", "vocab.txt", "labels.txt", "model.keras", "metrics.json",
+                 "history.json", "history.png", "per_type_f1.png", "best.weights.h5"):
+        assert os.path.exists(os.path.join(run, name)), name
+    assert readers.load_labels(os.path.join(run, "labels.txt"))[0] == "O"
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
+    assert {"precision", "recall", "f1", "per_type", "epoch"} <= set(metrics)
+    assert set(metrics["per_type"]) == {"LOC", "MISC", "ORG", "PER"}
+    assert metrics["f1"] == best["f1"]
+    history = json.load(open(os.path.join(run, "history.json")))
+    assert [r["epoch"] for r in history] == [1, 2] and "val_f1" in history[0]
+
+
+def test_validation_f1_equals_seqeval(ner_run, data_dir):
+    """The metric the callback reports is seqeval's (default mode) on the same predictions."""
+    seqeval_metrics = pytest.importorskip("seqeval.metrics")
+    run, best, _ = ner_run
+    experiment, model, tokenizer = finetuning.load_finetuned(run)
+    examples, _ = finetuning.load_split(experiment, data_dir["ner_valid"],
+                                        labels=experiment.labels)
+    evaluator = finetuning.Evaluator("ner", examples, experiment.labels, tokenizer,
+                                     experiment.data.max_sequence_length)
+    predicted, _ = evaluator.predict(model)
+    true = [[experiment.labels[i] for i in s] for s in examples.labels]
+    pred = [[experiment.labels[i] for i in s] for s in predicted]
+    assert [len(p) for p in pred] == [len(t) for t in true]  # every word labelled once
+    assert 0 < best["f1"] < 1  # a half-trained model: errors for the metrics to disagree on
+    assert best["f1"] == seqeval_metrics.f1_score(true, pred)
+    assert best["precision"] == seqeval_metrics.precision_score(true, pred)
+    assert best["recall"] == seqeval_metrics.recall_score(true, pred)
+    report = seqeval_metrics.classification_report(true, pred, output_dict=True)
+    for entity_type, scores in best["per_type"].items():
+        assert scores["f1"] == report[entity_type]["f1-score"]
+        assert scores["support"] == report[entity_type]["support"]
+
+
+def test_evaluate_cli_reproduces_the_validation_metrics(ner_run, data_dir, capsys):
+    run, best, _ = ner_run
+    assert main(["evaluate", run, "--data", data_dir["ner_valid"]]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("precision", "recall", "f1", "per_type"):
+        assert printed[key] == best[key]
+    written = json.load(open(os.path.join(run, "evaluations", "valid.json")))
+    assert written["f1"] == best["f1"]
+
+
+def test_rerun_resumes_finished_run_and_refuses_other_config(ner_run):
+    run, best, experiment = ner_run
+    again = finetuning.finetune(FinetuneExperiment.from_dict(experiment.to_dict()), run,
+                                verbose=0)
+    assert again["f1"] == best["f1"]  # nothing left to train: the same best epoch
+    changed = FinetuneExperiment.from_dict(experiment.to_dict())
+    changed.train.learning_rate = 1e-4
+    with pytest.raises(finetuning.FinetuneConflictError,
+                       match=r"train.learning_rate: 0.002 -> 0.0001"):
+        finetuning.finetune(changed, run, verbose=0)
+
+
+def test_sentiment_run_with_freezing_masking_and_layer_decay(sentiment_run, data_dir, capsys):
+    run, best, _ = sentiment_run
+    assert {"accuracy", "macro_f1", "per_class", "confusion_matrix"} <= set(best)
+    assert os.path.exists(os.path.join(run, "confusion_matrix.png"))
+    history = json.load(open(os.path.join(run, "history.json")))
+    assert [r["epoch"] for r in history] == [1, 2]  # frozen phase, then the full model
+    config = json.load(open(os.path.join(run, "config.json")))
+    assert config["train"]["mask_rate"] == 0.15 and config["labels"] == ["0", "1"]
+    assert main(["evaluate", run, "--data", data_dir["sentiment_dev"]]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["accuracy"] == best["accuracy"]
+    assert printed["macro_f1"] == best["macro_f1"]
+
+
+def test_tiny_model_overfits_a_tiny_ner_set(tmp_path):
+    path = tmp_path / "tiny.conll"
+    path.write_text(TINY_CONLL)
+    e = _experiment("ner", str(path), str(path), epochs=12, batch_size=2,
+                    learning_rate=1e-2, dropout=0.0, warmup_steps=0, weight_decay=0.0,
+                    vocabulary_size=100)
+    best = finetuning.finetune(e, str(tmp_path / "run"), verbose=0)
+    assert best["f1"] == 1.0
+
+
+def test_finetune_from_an_imported_checkpoint(tmp_path):
+    """--init takes an `tfmask import` run: the classifier starts from the imported encoder."""
+    t = google_bert_tensors(seed=4)
+    source = write_hf_folder(tmp_path / "hf", hf_state_dict(t))
+    checkpoints.import_checkpoint(source, str(tmp_path / "imported"))
+    conll = tmp_path / "tiny.conll"
+    conll.write_text(TINY_CONLL)
+    e = _experiment("ner", str(conll), str(conll), epochs=1, learning_rate=1e-6,
+                    init=str(tmp_path / "imported"))
+    e.data.max_sequence_length = 16
+    finetuning.finetune(e, str(tmp_path / "run"), verbose=0)
+    _, model, tokenizer = finetuning.load_finetuned(str(tmp_path / "run"))
+    assert tokenizer.vocab == VOCAB
+    embeddings = model.encoder.get_layer("token_embedding").embeddings.numpy()
+    np.testing.assert_allclose(embeddings, t["bert/embeddings/word_embeddings"], atol=1e-4)
+    config = json.load(open(tmp_path / "run" / "config.json"))
+    assert config["encoder"]["hidden_dim"] == 8 and config["train"]["init"].endswith("imported")
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+def test_malformed_training_file_is_one_line_with_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.conll"
+    bad.write_text("Alice B-PER\nvisited O\nParis B-LOC extra\n")
+    code = main(["finetune", "ner", "--train", str(bad), "--valid", str(bad),
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith(f"tfmask finetune: error: {bad}:3:")
+
+
+def test_validation_tag_unseen_in_training_names_its_line(tmp_path, capsys):
+    train, valid = tmp_path / "train.conll", tmp_path / "valid.conll"
+    train.write_text("Alice B-PER\nsmiled O\n")
+    valid.write_text("Bob B-PER\n\nin O\nParis B-LOC\n")
+    code = main(["finetune", "ner", "--train", str(train), "--valid", str(valid),
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{valid}:4: tag 'B-LOC' does not occur in the training data" in err
+
+
+def test_train_without_valid_is_refused(tmp_path, capsys):
+    train = tmp_path / "train.tsv"
+    train.write_text("sentence\tlabel\ngood\t1\n")
+    assert main(["finetune", "sentiment", "--train", str(train), "--out",
+                 str(tmp_path / "run")]) == 2
+    assert "--valid is required with --train" in capsys.readouterr().err
