@@ -25,3 +25,43 @@ def shared_data():
         pytest.skip("../shared/data is absent (real-data checks run where it is present, "
                     "as in CI)")
     return os.path.abspath(SHARED_DATA)
+
+
+# --- Shared fine-tuned runs (one per session: CLARIFICATIONS "one tiny end-to-end fixture") ---
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """The embedded NER and sentiment data sets, written once."""
+    from tfmask import embedded
+
+    return embedded.write_all(tmp_path_factory.mktemp("embedded"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def ner_run(data_dir, tmp_path_factory):
+    """A random bert_tiny NER run on 300 embedded sentences: (run_dir, best metrics,
+    experiment). Half-trained on purpose: its mistakes exercise the metrics."""
+    from helpers import finetune_experiment
+    from tfmask import finetuning
+
+    e = finetune_experiment("ner", data_dir["ner_train"], data_dir["ner_valid"], epochs=2,
+                            batch_size=8, learning_rate=2e-3)
+    e.data.max_train_examples = 300
+    run = str(tmp_path_factory.mktemp("ner_run"))
+    return run, finetuning.finetune(e, run, verbose=0), e
+
+
+@pytest.fixture(scope="session")
+def sentiment_run(data_dir, tmp_path_factory):
+    """Two epochs with every training option on: a frozen first epoch (its own compile),
+    masking augmentation, layer-wise learning-rate decay, length buckets."""
+    from helpers import finetune_experiment
+    from tfmask import finetuning
+
+    e = finetune_experiment("sentiment", data_dir["sentiment_train"],
+                            data_dir["sentiment_dev"], epochs=2, freeze_epochs=1,
+                            mask_rate=0.15, layer_decay=0.9, learning_rate=1e-3)
+    e.data.max_train_examples = 300
+    e.data.length_buckets = [16, 32]
+    run = str(tmp_path_factory.mktemp("sentiment_run"))
+    return run, finetuning.finetune(e, run, verbose=0), e

@@ -427,3 +427,17 @@ def write_google_folder(directory, t: dict, extra: dict | None = None, vocab=Non
     with open(os.path.join(directory, "vocab.txt"), "w") as fh:
         fh.write("\n".join(vocab or VOCAB) + "\n")
     return str(directory)
+
+
+# --- fine-tuning -------------------------------------------------------------------------
+
+def finetune_experiment(task, train, valid, **train_fields):
+    """A small `FinetuneExperiment` on the given files; `train_fields` set `experiment.train`."""
+    from tfmask.config import FinetuneExperiment
+
+    e = FinetuneExperiment(task=task)
+    e.data.train, e.data.valid = train, valid
+    e.train.vocabulary_size = 2000
+    for k, v in train_fields.items():
+        setattr(e.train, k, v)
+    return e

@@ -1,7 +1,7 @@
 """Fine-tuning end to end: heads, optimizer, runs, metrics against seqeval, CLI errors.
 
-Two small runs are shared by the module (embedded data, a few hundred examples, random
-bert_tiny encoders); the tests read their run directories instead of training again.
+Two small runs are shared by the session (conftest.py: embedded data, a few hundred examples,
+random bert_tiny encoders); the tests read their run directories instead of training again.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import (VOCAB, google_bert_tensors, hf_state_dict, randomize_weights,
-                     write_hf_folder)
-from tfmask import checkpoints, embedded, finetuning, readers
+from helpers import (VOCAB, finetune_experiment, google_bert_tensors, hf_state_dict,
+                     randomize_weights, write_hf_folder)
+from tfmask import checkpoints, finetuning, readers
 from tfmask.cli import main
 from tfmask.config import FinetuneExperiment
 from tfmask.encoder import BertEncoder
@@ -46,42 +46,6 @@ with IN B-PP O
 Alice NNP B-NP B-PER
 . . O O
 """
-
-
-def _experiment(task, train, valid, **train_fields):
-    e = FinetuneExperiment(task=task)
-    e.data.train, e.data.valid = train, valid
-    e.train.vocabulary_size = 2000
-    for k, v in train_fields.items():
-        setattr(e.train, k, v)
-    return e
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return embedded.write_all(tmp_path_factory.mktemp("embedded"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def ner_run(data_dir, tmp_path_factory):
-    e = _experiment("ner", data_dir["ner_train"], data_dir["ner_valid"], epochs=2,
-                    batch_size=8, learning_rate=2e-3)
-    e.data.max_train_examples = 300
-    run = str(tmp_path_factory.mktemp("ner_run"))
-    return run, finetuning.finetune(e, run, verbose=0), e
-
-
-@pytest.fixture(scope="module")
-def sentiment_run(data_dir, tmp_path_factory):
-    """Two epochs with every training option on: a frozen first epoch (its own compile),
-    masking augmentation, layer-wise learning-rate decay, length buckets."""
-    e = _experiment("sentiment", data_dir["sentiment_train"], data_dir["sentiment_dev"],
-                    epochs=2, freeze_epochs=1, mask_rate=0.15, layer_decay=0.9,
-                    learning_rate=1e-3)
-    e.data.max_train_examples = 300
-    e.data.length_buckets = [16, 32]
-    run = str(tmp_path_factory.mktemp("sentiment_run"))
-    return run, finetuning.finetune(e, run, verbose=0), e
 
 
 # --- heads ------------------------------------------------------------------------------------
@@ -247,7 +211,7 @@ def test_sentiment_run_with_freezing_masking_and_layer_decay(sentiment_run, data
 def test_tiny_model_overfits_a_tiny_ner_set(tmp_path):
     path = tmp_path / "tiny.conll"
     path.write_text(TINY_CONLL)
-    e = _experiment("ner", str(path), str(path), epochs=12, batch_size=2,
+    e = finetune_experiment("ner", str(path), str(path), epochs=12, batch_size=2,
                     learning_rate=1e-2, dropout=0.0, warmup_steps=0, weight_decay=0.0,
                     vocabulary_size=100)
     best = finetuning.finetune(e, str(tmp_path / "run"), verbose=0)
@@ -261,7 +225,7 @@ def test_finetune_from_an_imported_checkpoint(tmp_path):
     checkpoints.import_checkpoint(source, str(tmp_path / "imported"))
     conll = tmp_path / "tiny.conll"
     conll.write_text(TINY_CONLL)
-    e = _experiment("ner", str(conll), str(conll), epochs=1, learning_rate=1e-6,
+    e = finetune_experiment("ner", str(conll), str(conll), epochs=1, learning_rate=1e-6,
                     init=str(tmp_path / "imported"))
     e.data.max_sequence_length = 16
     finetuning.finetune(e, str(tmp_path / "run"), verbose=0)

@@ -354,6 +354,51 @@ def _run_evaluate(args) -> int:
     return 0
 
 
+def _add_export_parser(sub) -> None:
+    p = sub.add_parser(
+        "export", help="export a run as SavedModels for TensorFlow Serving",
+        description="Write saved_models/NAME/N/ (serving_default = serve_text: strings in, "
+                    "tokenized in the graph; serve: ids in) and saved_models/NAME-ids/N/ "
+                    "(serve only, core TensorFlow ops) at the next free version N. Works for "
+                    "fine-tuned NER and sentiment runs and for pretraining runs (fill-mask).")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--name", required=True, help="model name (the folder under --base-dir)")
+    p.add_argument("--base-dir", default="saved_models")
+    p.add_argument("--top-k", type=int, default=5, help="fill-mask: candidates per [MASK]")
+
+
+def _run_export(args) -> int:
+    from tfmask.export import export
+
+    result = export(args.run, args.name, args.base_dir, args.top_k)
+    audit = result["audit"]["serve_text"]
+    print(f"Exported {args.run} ({result['kind']}):\n"
+          f"  {result['text']['path']}  signatures serving_default = serve_text, serve\n"
+          f"  {result['ids']['path']}  signature serve (core TensorFlow ops only)\n"
+          f"  serve_text needs tensorflow-text ops {audit['tensorflow_text_ops']}: "
+          f"TF Serving >= {audit['min_tf_serving']}; op audit in "
+          f"{result['text']['path']}/assets.extra/op_audit.json")
+    print(json.dumps({k: v for k, v in result.items() if k != "audit"}))
+    return 0
+
+
+def _add_predict_parser(sub) -> None:
+    p = sub.add_parser(
+        "predict", help="run an exported model on texts (as TF Serving would)",
+        description="Load saved_models/NAME[/VERSION] with tf.saved_model.load (importing only "
+                    "tensorflow and tensorflow_text), call serve_text, print one JSON object "
+                    "per text.")
+    p.add_argument("export", metavar="EXPORT", help="saved_models/NAME or saved_models/NAME/N")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--file", help="a file with one text a line")
+
+
+def _run_predict(args) -> int:
+    from tfmask import predict
+
+    return predict.main(args.export, args.texts, args.file)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tfmask", description="BERT masked-language-model pretraining and fine-tuning "
@@ -364,11 +409,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_import_parser(sub)
     _add_finetune_parser(sub)
     _add_evaluate_parser(sub)
+    _add_export_parser(sub)
+    _add_predict_parser(sub)
     return parser
 
 
 _COMMANDS = {"pretrain": _run_pretrain, "import": _run_import, "finetune": _run_finetune,
-             "evaluate": _run_evaluate}
+             "evaluate": _run_evaluate, "export": _run_export, "predict": _run_predict}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,367 @@
+"""SavedModel export: reload parity with the Keras models and with `tfmask evaluate`, the
+layout TF Serving expects, malformed inputs, a process without tensorflow_text, op audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import google_bert_tensors, hf_state_dict, write_hf_folder
+from tfmask import checkpoints, export, finetune_data, finetuning, metrics, runs
+
+KINDS = ("sentiment", "ner", "fill_mask")
+
+
+@pytest.fixture(scope="session")
+def fill_mask_run(tmp_path_factory):
+    """An imported synthetic BERT with its MLM head: a run `export` turns into fill-mask."""
+    root = tmp_path_factory.mktemp("fill_mask")
+    source = write_hf_folder(root / "hf", hf_state_dict(google_bert_tensors(seed=2)))
+    checkpoints.import_checkpoint(source, str(root / "run"))
+    return str(root / "run")
+
+
+@pytest.fixture(scope="session")
+def exported(ner_run, sentiment_run, fill_mask_run, tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("saved_models"))
+    runs_by_kind = {"sentiment": sentiment_run[0], "ner": ner_run[0], "fill_mask": fill_mask_run}
+    results = {kind: export.export(run, kind, base) for kind, run in runs_by_kind.items()}
+    return {"base": base, "runs": runs_by_kind, **results}
+
+
+def _load(exported, kind, ids=False):
+    return tf.saved_model.load(exported[kind]["ids" if ids else "text"]["path"])
+
+
+def _serve_text(exported, kind, texts):
+    module = _load(exported, kind)
+    out = module.signatures["serving_default"](text=tf.constant(texts, tf.string))
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def _keras_model(run_dir, kind):
+    if kind == "fill_mask":
+        return runs.load_masked_lm(run_dir)
+    return finetuning.load_finetuned(run_dir)[1]
+
+
+def _random_ids(kind, vocabulary_size, seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocabulary_size, (3, 9)).astype(np.int32)
+    mask = np.ones_like(ids)
+    mask[2, 6:] = 0
+    inputs = {"token_ids": ids * mask, "segment_ids": np.zeros_like(ids), "padding_mask": mask}
+    if kind == "fill_mask":
+        inputs["mask_positions"] = np.array([[1, 2], [3, 4], [1, 5]], np.int32)
+    return inputs
+
+
+# --- layout, audit, warm-up -----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_layout_versions_and_assets(exported, kind):
+    base = exported["base"]
+    text, ids = exported[kind]["text"], exported[kind]["ids"]
+    assert text["path"] == os.path.join(base, kind, "1") and text["version"] == 1
+    assert ids["path"] == os.path.join(base, f"{kind}-ids", "1")
+    assert os.path.exists(os.path.join(text["path"], "saved_model.pb"))
+    assets = os.listdir(os.path.join(text["path"], "assets"))
+    assert "vocab.txt" in assets and (("labels.txt" in assets) == (kind != "fill_mask"))
+    assert os.path.exists(os.path.join(text["path"], "assets.extra",
+                                       "tf_serving_warmup_requests"))
+    assert not [n for n in os.listdir(os.path.join(base, kind)) if n.startswith(".")]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_op_audit(exported, kind):
+    path = os.path.join(exported[kind]["text"]["path"], "assets.extra", "op_audit.json")
+    audit = json.load(open(path))["signatures"]
+    assert audit["serve"]["core_ops_only"] and audit["serve"]["tensorflow_text_ops"] == []
+    text_ops = set(audit["serve_text"]["tensorflow_text_ops"])
+    assert "FastWordpieceTokenizeWithOffsets" in text_ops
+    assert not text_ops & set(export.MISSING_BEFORE_SERVING_2_20)
+    assert audit["serve_text"]["min_tf_serving"] == "2.20"
+    assert not set(audit["serve_text"]["ops"]) & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
+
+
+def test_audit_refuses_a_py_function():
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+    def with_python(text):
+        return tf.py_function(lambda t: t, [text], tf.string)
+
+    with pytest.raises(export.ExportError, match=r"signature 'serve_text' calls Python"):
+        export.audit({"serve_text": with_python.get_concrete_function()})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_warmup_requests_are_prediction_logs_the_model_answers(exported, kind):
+    prediction_log_pb2 = pytest.importorskip("tensorflow_serving.apis.prediction_log_pb2")
+    path = os.path.join(exported[kind]["text"]["path"], "assets.extra",
+                        "tf_serving_warmup_requests")
+    records = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
+    assert len(records) == 1
+    log = prediction_log_pb2.PredictionLog.FromString(records[0])
+    request = log.predict_log.request
+    assert request.model_spec.name == kind
+    assert request.model_spec.signature_name == "serving_default"
+    texts = tf.make_ndarray(request.inputs["text"])
+    assert [t.decode() for t in texts] == export.WARMUP_TEXTS[kind]
+    out = _serve_text(exported, kind, [t.decode() for t in texts])
+    assert all(v.shape[0] == len(texts) for v in out.values())
+
+
+def test_saved_model_cli_lists_the_documented_signatures(exported):
+    cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    if not os.path.exists(cli):
+        pytest.skip("saved_model_cli is not in this environment's bin/")
+    shown = subprocess.run([cli, "show", "--dir", exported["ner"]["text"]["path"], "--all"],
+                           capture_output=True, text=True, check=True).stdout
+    for signature in ("serving_default", "serve_text", "serve"):
+        assert f"signature_def['{signature}']" in shown
+    for name in ("inputs['text']", "inputs['token_ids']", "outputs['entity_start']",
+                 "outputs['tags']", "outputs['probabilities']"):
+        assert name in shown, name
+
+
+# --- parity with the Keras models -------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_serve_matches_the_keras_model(exported, kind):
+    model = _keras_model(exported["runs"][kind], kind)
+    inputs = _random_ids(kind, runs.load_tokenizer(exported["runs"][kind]).vocabulary_size)
+    expected = np.asarray(model(inputs, training=False))
+    for ids in (False, True):
+        out = _load(exported, kind, ids).signatures["serve"](
+            **{k: tf.constant(v) for k, v in inputs.items()})
+        np.testing.assert_allclose(out["logits"].numpy(), expected, atol=1e-5)
+        np.testing.assert_allclose(out["probabilities"].numpy().sum(-1), 1.0, atol=1e-5)
+
+
+def test_sentiment_serve_text_matches_keras_on_python_side_batches(exported, data_dir):
+    from tfmask import readers
+
+    run = exported["runs"]["sentiment"]
+    experiment, model, tokenizer = finetuning.load_finetuned(run)
+    texts, labels, _ = readers.read_classification(data_dir["sentiment_dev"])
+    texts = texts[:40]
+    ds = finetune_data.classification_dataset(texts, labels[:40], tokenizer,
+                                              experiment.data.max_sequence_length, 40)
+    x, _, _ = next(iter(ds))
+    expected = tf.nn.softmax(model(x, training=False)).numpy()
+    out = _serve_text(exported, "sentiment", texts)
+    np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+    names = np.array(experiment.labels)
+    assert [t.decode() for t in out["label"]] == names[expected.argmax(-1)].tolist()
+    assert out["label_id"].tolist() == expected.argmax(-1).tolist()
+
+
+def test_ner_serve_text_tags_every_word_as_evaluate_does(exported, data_dir):
+    run = exported["runs"]["ner"]
+    experiment, model, tokenizer = finetuning.load_finetuned(run)
+    examples, _ = finetuning.load_split(experiment, data_dir["ner_valid"],
+                                        labels=experiment.labels)
+    words, labels = examples.texts[:60], examples.labels[:60]
+    # One long sentence (> 126 pieces) so serving goes through overlapping windows too.
+    words.append([w for s in examples.texts[60:80] for w in s])
+    labels.append([t for s in examples.labels[60:80] for t in s])
+    long_example = finetuning.Examples("test", words, labels)
+    evaluator = finetuning.Evaluator("ner", long_example, experiment.labels, tokenizer,
+                                     experiment.data.max_sequence_length)
+    predicted, _ = evaluator.predict(model)
+    out = _serve_text(exported, "ner", [" ".join(w) for w in words])
+    assert sum(len(p) for p in tokenizer.tokenize_words([" ".join(words[-1])]).numpy()
+               [0]) > 126
+    for i, sentence in enumerate(words):
+        n = out["num_words"][i]
+        assert [w.decode() for w in out["words"][i][:n]] == sentence
+        assert [t.decode() for t in out["tags"][i][:n]] == [
+            experiment.labels[j] for j in predicted[i]], i
+
+
+def test_entity_offsets_slice_the_input(exported, data_dir):
+    experiment, _, _ = finetuning.load_finetuned(exported["runs"]["ner"])
+    examples, _ = finetuning.load_split(experiment, data_dir["ner_valid"],
+                                        labels=experiment.labels)
+    texts = ["Zoë 🍕 東京 " + " ".join(w) for w in examples.texts[:80]]
+    out = _serve_text(exported, "ner", texts)
+    found = 0
+    for i, text in enumerate(texts):
+        raw = text.encode("utf-8")
+        tags = [t.decode() for t in out["tags"][i][: out["num_words"][i]]]
+        spans = metrics.entity_spans(tags)
+        assert out["num_entities"][i] == len(spans)
+        for j, (entity_type, first, last) in enumerate(spans):
+            start, end = out["entity_start"][i][j], out["entity_end"][i][j]
+            assert raw[start:end].decode("utf-8") == out["entity_text"][i][j].decode()
+            words = [w.decode() for w in out["words"][i][first:last]]
+            assert out["entity_text"][i][j].decode() == " ".join(words)
+            assert out["entity_type"][i][j].decode() == entity_type
+            found += 1
+    assert found > 10  # the half-trained model predicts entities to check
+
+
+def test_in_graph_entity_chunks_equal_metrics_entity_spans():
+    labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER", "E-PER", "S-ORG"]
+    prefix, type_ids, types = export._label_codes(labels)
+    rng = np.random.default_rng(0)
+    tags = rng.integers(0, len(labels), (200, 12))
+    lengths = rng.integers(0, 13, 200)
+    row, start, end, entity_type = (t.numpy() for t in export.entity_chunks(
+        tf.gather(prefix, tags), tf.gather(type_ids, tags), tf.constant(lengths, tf.int32)))
+    got = [[] for _ in range(200)]
+    for r, s, e, k in zip(row, start, end, entity_type):
+        got[r].append((types[k], s, e))
+    for i in range(200):
+        assert got[i] == metrics.entity_spans([labels[t] for t in tags[i][: lengths[i]]]), i
+
+
+def test_fill_mask_serve_text_matches_the_masked_lm(exported):
+    run = exported["runs"]["fill_mask"]
+    model, tokenizer = runs.load_masked_lm(run), runs.load_tokenizer(run)
+    texts = ["the cat [MASK] on the mat", "[MASK] [MASK] sat", "no mask here"]
+    out = _serve_text(exported, "fill_mask", texts)
+    assert out["num_masks"].tolist() == [1, 2, 0]
+    vocab = np.array(tokenizer.vocab)
+    for i, text in enumerate(texts):
+        segments = text.split("[MASK]")
+        ids = []
+        for k, segment in enumerate(segments):
+            ids += tokenizer.tokenize_words([segment]).merge_dims(1, 2)[0].numpy().tolist()
+            if k < len(segments) - 1:
+                ids.append(tokenizer.mask_id)
+        ids = [tokenizer.cls_id] + ids + [tokenizer.sep_id]
+        positions = [p for p, t in enumerate(ids) if t == tokenizer.mask_id]
+        if not positions:
+            continue
+        logits = model({"token_ids": np.array([ids], np.int32),
+                        "segment_ids": np.zeros((1, len(ids)), np.int32),
+                        "padding_mask": np.ones((1, len(ids)), np.int32),
+                        "mask_positions": np.array([positions], np.int32)})
+        probabilities = tf.nn.softmax(logits).numpy()[0]
+        for p in range(len(positions)):
+            top = np.argsort(-probabilities[p])[:5]
+            assert [t.decode() for t in out["tokens"][i][p]] == vocab[top].tolist()
+            np.testing.assert_allclose(out["probabilities"][i][p], probabilities[p][top],
+                                       atol=1e-5)
+
+
+# --- malformed inputs -------------------------------------------------------------------------
+
+MALFORMED = ["", "   \t\n ", "word " * 20_000, b"\xff\xfe\x80 broken \xc3( bytes",
+             "東京は日本の首都です 🍕🍕 café naïve", "[MASK]"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_malformed_inputs_give_well_formed_outputs(exported, kind):
+    out = _serve_text(exported, kind, MALFORMED)
+    assert all(v.shape[0] == len(MALFORMED) for v in out.values()), {
+        k: v.shape for k, v in out.items()}
+    if kind == "ner":
+        assert out["num_words"].tolist()[:2] == [0, 0] and out["num_words"][2] == 20_000
+        assert "broken" in [w.decode() for w in out["words"][3]]
+    if kind == "sentiment":
+        np.testing.assert_allclose(out["probabilities"].sum(-1), 1.0, atol=1e-5)
+    empty = _serve_text(exported, kind, [])
+    assert all(v.shape[0] == 0 for v in empty.values())
+
+
+# --- serving processes ------------------------------------------------------------------------
+
+def test_ids_export_loads_in_a_process_without_tensorflow_text(exported, tmp_path):
+    kind = "sentiment"
+    model = _keras_model(exported["runs"][kind], kind)
+    inputs = _random_ids(kind, runs.load_tokenizer(exported["runs"][kind]).vocabulary_size)
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    np.save(tmp_path / "expected.npy", np.asarray(model(inputs, training=False)))
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "m = tf.saved_model.load(sys.argv[1])\n"
+        "x = dict(np.load(sys.argv[2] + '/inputs.npz'))\n"
+        "out = m.signatures['serve'](**{k: tf.constant(v) for k, v in x.items()})\n"
+        "np.testing.assert_allclose(out['logits'].numpy(), np.load(sys.argv[2] + "
+        "'/expected.npy'), atol=1e-5)\n"
+        "assert 'tensorflow_text' not in sys.modules\n"
+        "print('ok')\n")
+    done = subprocess.run([sys.executable, "-c", script, exported[kind]["ids"]["path"],
+                           str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_predict_cli_in_a_clean_process_agrees_with_evaluate(exported, data_dir, tmp_path):
+    from tfmask import readers
+
+    run = exported["runs"]["sentiment"]
+    experiment, model, tokenizer = finetuning.load_finetuned(run)
+    texts, labels, _ = readers.read_classification(data_dir["sentiment_dev"])
+    texts, labels = texts[:30], labels[:30]
+    evaluator = finetuning.Evaluator("sentiment", finetuning.Examples("dev", texts, labels),
+                                     experiment.labels, tokenizer,
+                                     experiment.data.max_sequence_length)
+    predicted, _ = evaluator.predict(model)
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n")
+    script = (
+        "import sys\n"
+        "from tfmask.cli import main\n"
+        "code = main(['predict', sys.argv[1], '--file', sys.argv[2]])\n"
+        "heavy = [m for m in ('keras_hub', 'tfmask.finetuning', 'tfmask.encoder', "
+        "'tfmask.export') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+        "sys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", script,
+                           os.path.dirname(exported["sentiment"]["text"]["path"]),
+                           str(tmp_path / "texts.txt")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [r["text"] for r in records] == texts
+    assert [r["label_id"] for r in records] == predicted
+    assert [r["label"] for r in records] == [experiment.labels[p] for p in predicted]
+
+
+def test_parallel_exports_get_distinct_versions(sentiment_run, tmp_path):
+    cmd = [sys.executable, "-m", "tfmask", "export", sentiment_run[0], "--name", "par",
+           "--base-dir", str(tmp_path)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    results = [p.communicate() for p in procs]
+    assert all(p.returncode == 0 for p in procs), [r[1][-1000:] for r in results]
+    assert sorted(os.listdir(tmp_path / "par")) == ["1", "2"]
+    assert sorted(os.listdir(tmp_path / "par-ids")) == ["1", "2"]
+
+
+def test_publish_never_overwrites_a_version(tmp_path):
+    """Many writers racing for the next version each get their own."""
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    sources = []
+    for i in range(8):
+        source = model_dir / f".tmp-{i}"
+        source.mkdir()
+        (source / "id").write_text(str(i))
+        sources.append(str(source))
+    versions = []
+    threads = [threading.Thread(target=lambda s=s: versions.append(
+        export._publish(s, str(model_dir))[0])) for s in sources]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(versions) == list(range(1, 9))
+    ids = sorted((model_dir / str(v) / "id").read_text() for v in versions)
+    assert ids == [str(i) for i in range(8)]
+
+
+def test_export_errors(tmp_path, capsys):
+    from tfmask.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(tmp_path / "empty"), "--name", "x"]) == 2
+    assert "nothing to export" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "missing"), "--name", "x"]) == 2
+    assert "no such run directory" in capsys.readouterr().err

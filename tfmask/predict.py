@@ -1,0 +1,98 @@
+"""`tfmask predict`: call an exported model's `serve_text` on raw texts, as a server would.
+
+Loads the SavedModel with `tf.saved_model.load` and imports nothing but `tensorflow` and
+`tensorflow_text` (which registers the tokenizer ops), so it proves an export needs neither
+tfmask nor Keras at serving time. One JSON object per input text:
+
+    sentiment  {"text", "label", "label_id", "probabilities": {label: p}}
+    ner        {"text", "words", "tags", "entities": [{"text", "type", "start", "end"}]}
+    fill_mask  {"text", "masks": [[{"token", "probability"}, ...top k], ...one per [MASK]]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+
+def resolve_version(path: str) -> str:
+    """`saved_models/NAME` -> its highest version folder; a version folder is kept."""
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such export")
+    versions = sorted((int(n) for n in os.listdir(path) if n.isdigit()))
+    if not versions:
+        raise FileNotFoundError(f"{path}: no version folder (an export is NAME/1/, NAME/2/...)")
+    return os.path.join(path, str(versions[-1]))
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")
+
+
+def records(outputs: dict, texts: list[str]) -> list[dict]:
+    """`serve_text` outputs (NumPy) -> one JSON-able dict per input text."""
+    out = []
+    for i, text in enumerate(texts):
+        if "label" in outputs:
+            names = outputs.get("_label_names")
+            probabilities = outputs["probabilities"][i].tolist()
+            out.append({"text": text, "label": _text(outputs["label"][i]),
+                        "label_id": int(outputs["label_id"][i]),
+                        "probabilities": dict(zip(names, probabilities)) if names
+                        else probabilities})
+        elif "tags" in outputs:
+            n, e = int(outputs["num_words"][i]), int(outputs["num_entities"][i])
+            out.append({
+                "text": text,
+                "words": [_text(w) for w in outputs["words"][i][:n]],
+                "tags": [_text(t) for t in outputs["tags"][i][:n]],
+                "entities": [{"text": _text(outputs["entity_text"][i][j]),
+                              "type": _text(outputs["entity_type"][i][j]),
+                              "start": int(outputs["entity_start"][i][j]),
+                              "end": int(outputs["entity_end"][i][j])} for j in range(e)]})
+        else:
+            masks = []
+            for p in range(int(outputs["num_masks"][i])):
+                masks.append([{"token": _text(tok), "probability": float(prob)}
+                              for tok, prob in zip(outputs["tokens"][i][p],
+                                                   outputs["probabilities"][i][p])])
+            out.append({"text": text, "masks": masks})
+    return out
+
+
+def predict(export_path: str, texts: list[str], batch_size: int = 64) -> list[dict]:
+    """Runs `serve_text` of an export on `texts` in batches; returns `records`."""
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  registers the tokenizer ops the graph uses
+
+    directory = resolve_version(export_path)
+    model = tf.saved_model.load(directory)
+    if "serve_text" not in model.signatures:
+        raise ValueError(f"{directory}: no serve_text signature (is this the NAME-ids export? "
+                         "predict needs the strings-in export saved_models/NAME)")
+    serve_text = model.signatures["serve_text"]
+    label_names = None
+    labels_path = os.path.join(directory, "assets", "labels.txt")
+    if os.path.exists(labels_path):
+        with open(labels_path, encoding="utf-8") as fh:
+            label_names = [line.rstrip("\n") for line in fh if line.strip()]
+    results = []
+    for start in range(0, len(texts), batch_size):
+        chunk = texts[start:start + batch_size]
+        outputs = {k: v.numpy() for k, v in serve_text(text=tf.constant(chunk)).items()}
+        outputs["_label_names"] = label_names
+        results += records(outputs, chunk)
+    return results
+
+
+def main(export_path: str, texts: list[str], file: str | None = None) -> int:
+    if file:
+        with open(file, encoding="utf-8") as fh:
+            texts = texts + [line.rstrip("\n") for line in fh]
+    if not texts:
+        raise ValueError("give texts to predict, or --file FILE (one text a line)")
+    for record in predict(export_path, texts):
+        print(json.dumps(record, ensure_ascii=False))
+    return 0
