@@ -365,3 +365,83 @@ def test_export_errors(tmp_path, capsys):
     assert "nothing to export" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing"), "--name", "x"]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+# --- the oldest supported server's runtime, and gRPC --------------------------------------------
+
+def test_exports_load_in_tensorflow_2_20(exported, tmp_path):
+    """TF Serving 2.20 links TensorFlow 2.20 + tensorflow-text 2.20: load every export in that
+    runtime and compare its serve_text outputs with this one's. Optional: set
+    TFMASK_TF220_PYTHON to a python with tensorflow==2.20.* and tensorflow-text==2.20.*."""
+    python = os.environ.get("TFMASK_TF220_PYTHON")
+    if not python:
+        pytest.skip("set TFMASK_TF220_PYTHON to a TensorFlow 2.20 + tensorflow-text 2.20 "
+                    "python to run this check")
+    texts = ["Zoë visited Paris .", "", "the [MASK] sat on the mat", "東京 🍕"]
+    script = (
+        "import json, sys, tensorflow as tf, tensorflow_text\n"
+        "def clean(x):\n"
+        "    if isinstance(x, list):\n"
+        "        return [clean(i) for i in x]\n"
+        "    return x.decode() if isinstance(x, bytes) else x\n"
+        "out = {}\n"
+        "for path in sys.argv[2:]:\n"
+        "    m = tf.saved_model.load(path)\n"
+        "    r = m.signatures['serving_default'](text=tf.constant(json.loads(sys.argv[1])))\n"
+        "    out[path] = {k: clean(v.numpy().tolist()) for k, v in r.items()}\n"
+        "print(tf.__version__)\n"
+        "print(json.dumps(out))\n")
+    paths = [exported[k]["text"]["path"] for k in KINDS]
+    done = subprocess.run([python, "-c", script, json.dumps(texts), *paths],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    version, payload = done.stdout.strip().splitlines()[-2:]
+    assert version.startswith("2.20")
+    theirs = json.loads(payload)
+    for kind, path in zip(KINDS, paths):
+        ours = _serve_text(exported, kind, texts)
+        for key, value in ours.items():
+            if value.dtype.kind in "fi":
+                np.testing.assert_allclose(np.asarray(theirs[path][key]), value, atol=1e-4,
+                                           err_msg=f"{kind} {key}")
+            else:
+                decoded = [b.decode() for b in value.ravel()]
+                assert np.asarray(theirs[path][key]).ravel().tolist() == decoded, \
+                    f"{kind} {key}"
+
+
+def test_grpc_client_against_a_prediction_service(exported):
+    """pipelines/grpc_client.py against a gRPC PredictionService that answers from the
+    export (TF Serving's own protos and service definition; no Docker needed)."""
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    apis = pytest.importorskip("tensorflow_serving.apis.prediction_service_pb2_grpc")
+    from tensorflow_serving.apis import predict_pb2
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "pipelines"))
+    import grpc_client
+
+    signatures = _load(exported, "sentiment").signatures
+
+    class Service(apis.PredictionServiceServicer):
+        def Predict(self, request, context):  # noqa: N802  (gRPC method name)
+            inputs = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+            outputs = signatures[request.model_spec.signature_name](**inputs)
+            response = predict_pb2.PredictResponse()
+            for k, v in outputs.items():
+                response.outputs[k].CopyFrom(tf.make_tensor_proto(v.numpy()))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    apis.add_PredictionServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("localhost:0")
+    server.start()
+    try:
+        texts = ["a gripping , funny and moving film .", "dull ."]
+        got = grpc_client.predict(f"localhost:{port}", "sentiment", texts)
+    finally:
+        server.stop(0)
+    expected = _serve_text(exported, "sentiment", texts)
+    np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-6)
+    assert got["label"].tolist() == expected["label"].tolist()
