@@ -189,7 +189,7 @@ def test_rerun_resumes_finished_run_and_refuses_other_config(ner_run):
     assert again["f1"] == best["f1"]  # nothing left to train: the same best epoch
     changed = FinetuneExperiment.from_dict(experiment.to_dict())
     changed.train.learning_rate = 1e-4
-    with pytest.raises(finetuning.FinetuneConflictError,
+    with pytest.raises(finetuning.RunConflictError,
                        match=r"train.learning_rate: 0.002 -> 0.0001"):
         finetuning.finetune(changed, run, verbose=0)
 

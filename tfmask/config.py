@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from typing import Any
 
 
@@ -97,8 +98,37 @@ class TrainConfig:
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
 
 
+class _JsonConfig:
+    """`to_dict` / `from_dict` / `save` / `load` for a dataclass of dataclass sections."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        kwargs = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in d:
+                continue
+            factory = f.default_factory
+            if factory is not dataclasses.MISSING and dataclasses.is_dataclass(factory):
+                kwargs[f.name] = _build(factory, d[f.name])
+            else:  # plain values: FinetuneExperiment.task, .labels
+                kwargs[f.name] = d[f.name]
+        return cls(**kwargs)
+
+    def save(self, path: str) -> None:
+        with open(path, "w") as fh:
+            json.dump(self.to_dict(), fh, indent=2)
+
+    @classmethod
+    def load(cls, path: str):
+        with open(path) as fh:
+            return cls.from_dict(json.load(fh))
+
+
 @dataclasses.dataclass
-class Experiment:
+class Experiment(_JsonConfig):
     """Everything a pretraining run needs; `config.json` is `to_dict()` of this."""
 
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
@@ -107,25 +137,6 @@ class Experiment:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Experiment":
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name in d:
-                kwargs[f.name] = _build(f.default_factory, d[f.name])  # type: ignore[misc]
-        return cls(**kwargs)
-
-    def save(self, path: str) -> None:
-        with open(path, "w") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
-
-    @classmethod
-    def load(cls, path: str) -> "Experiment":
-        with open(path) as fh:
-            return cls.from_dict(json.load(fh))
 
 
 @dataclasses.dataclass
@@ -173,7 +184,7 @@ class FinetuneTrainConfig:
 
 
 @dataclasses.dataclass
-class FinetuneExperiment:
+class FinetuneExperiment(_JsonConfig):
     """Everything a fine-tuning run needs; `config.json` of a fine-tuning run is `to_dict()`.
 
     `encoder`, `tokenizer` and `labels` are filled in by `finetune` (from `--init` or the
@@ -186,29 +197,24 @@ class FinetuneExperiment:
     tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
     labels: list[str] = dataclasses.field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FinetuneExperiment":
-        kwargs = {}
-        for f in dataclasses.fields(cls):
-            if f.name not in d:
-                continue
-            if f.name in ("task", "labels"):
-                kwargs[f.name] = d[f.name]
-            else:
-                kwargs[f.name] = _build(f.default_factory, d[f.name])  # type: ignore[misc]
-        return cls(**kwargs)
 
-    def save(self, path: str) -> None:
-        with open(path, "w") as fh:
-            json.dump(self.to_dict(), fh, indent=2)
+class RunConflictError(ValueError):
+    """The run directory belongs to a run with a different configuration."""
 
-    @classmethod
-    def load(cls, path: str) -> "FinetuneExperiment":
-        with open(path) as fh:
-            return cls.from_dict(json.load(fh))
+
+def claim_run_dir(experiment, run_dir: str) -> None:
+    """Writes `run_dir/config.json`, or checks that the one there is `experiment` (a re-run
+    resumes); a different configuration raises `RunConflictError` listing the differences."""
+    path = os.path.join(run_dir, "config.json")
+    if os.path.exists(path):
+        differences = diff_dicts(type(experiment).load(path).to_dict(), experiment.to_dict())
+        if differences:
+            raise RunConflictError(
+                f"{run_dir} holds a run with a different configuration ("
+                + "; ".join(differences) + "). Re-run with the same options to resume, or "
+                "choose a new --out.")
+    experiment.save(path)
 
 
 def diff_dicts(old: dict, new: dict, prefix: str = "") -> list[str]:

@@ -35,15 +35,12 @@ import numpy as np
 import tensorflow as tf
 
 from tfmask import finetune_data, metrics, plots, presets, readers, runs, tokenization, training
-from tfmask.config import EncoderConfig, FinetuneExperiment, TokenizerConfig, diff_dicts
+from tfmask.config import (  # noqa: F401  RunConflictError: raised here
+    EncoderConfig, FinetuneExperiment, RunConflictError, TokenizerConfig, claim_run_dir)
 
 TASKS = ("ner", "sentiment")
 #: The validation metric that picks the best epoch and drives early stopping.
 MONITOR = {"ner": "f1", "sentiment": "accuracy"}
-
-
-class FinetuneConflictError(ValueError):
-    """The run directory belongs to a fine-tuning run with a different configuration."""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -392,7 +389,7 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     if max_len != d.max_sequence_length:
         raise ValueError(f"--seq-len {d.max_sequence_length} exceeds the encoder's "
                          f"{experiment.encoder.max_sequence_length} positions")
-    _check_run_dir(experiment, run_dir)
+    claim_run_dir(experiment, run_dir)
     tokenization.save_vocabulary(tokenizer.vocab, os.path.join(run_dir, "vocab.txt"))
     readers.save_labels(labels, os.path.join(run_dir, "labels.txt"))
 
@@ -469,18 +466,6 @@ def _train_dataset(experiment: FinetuneExperiment, train: Examples, tokenizer,
                                          window_stride=d.window_stride, **common)
     return finetune_data.classification_dataset(train.texts, train.labels,
                                                 truncation=d.truncation, **common)
-
-
-def _check_run_dir(experiment: FinetuneExperiment, run_dir: str) -> None:
-    path = os.path.join(run_dir, "config.json")
-    if os.path.exists(path):
-        differences = diff_dicts(FinetuneExperiment.load(path).to_dict(), experiment.to_dict())
-        if differences:
-            raise FinetuneConflictError(
-                f"{run_dir} holds a run with a different configuration ("
-                + "; ".join(differences) + "). Re-run with the same options to resume, or "
-                "choose a new --out.")
-    experiment.save(path)
 
 
 # ----------------------------------------------------------------------------------------------

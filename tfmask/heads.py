@@ -63,7 +63,34 @@ class MaskedLM(keras.Model):
 
 
 class _ClassifierBase(keras.Model):
-    """Shared config plumbing of the fine-tuning heads (the graph is built by subclasses)."""
+    """Dropout + dense logits on one encoder output; subclasses name the output and the count.
+
+    Subclasses set `_output` ("sequence_output" or "pooled_output") and `_count_name` (the
+    constructor argument holding the number of classes)."""
+
+    _output: str
+    _count_name: str
+
+    def __init__(self, encoder, count: int, dropout: float = 0.1, **kwargs):
+        # === Layers ===
+        self.encoder = encoder
+        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout",
+                                                   dtype=encoder.dtype_policy)
+        self.logits_dense = keras.layers.Dense(
+            count, kernel_initializer=bert_initializer(), name="logits",
+            dtype=encoder.dtype_policy)
+
+        # === Functional Model ===
+        inputs = dict(encoder.input)
+        x = encoder(inputs)[self._output]
+        logits = self.logits_dense(self.output_dropout(x))
+        # float32 logits under mixed precision: a stable softmax and loss.
+        logits = keras.layers.Activation("linear", dtype="float32", name="float_logits")(logits)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
+
+        # === Config ===
+        setattr(self, self._count_name, int(count))
+        self.dropout = float(dropout)
 
     def get_config(self):
         return {
@@ -96,28 +123,11 @@ class TokenClassifier(_ClassifierBase):
     `tfmask.finetune_data`), `SparseCategoricalCrossentropy(from_logits=True)`.
     """
 
+    _output = "sequence_output"
     _count_name = "num_labels"
 
     def __init__(self, encoder, num_labels: int, dropout: float = 0.1, **kwargs):
-        # === Layers ===
-        self.encoder = encoder
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout",
-                                                   dtype=encoder.dtype_policy)
-        self.logits_dense = keras.layers.Dense(
-            num_labels, kernel_initializer=bert_initializer(), name="logits",
-            dtype=encoder.dtype_policy)
-
-        # === Functional Model ===
-        inputs = dict(encoder.input)
-        x = encoder(inputs)["sequence_output"]
-        logits = self.logits_dense(self.output_dropout(x))
-        # float32 logits under mixed precision: a stable softmax and loss.
-        logits = keras.layers.Activation("linear", dtype="float32", name="float_logits")(logits)
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self.num_labels = int(num_labels)
-        self.dropout = float(dropout)
+        super().__init__(encoder, num_labels, dropout, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="tfmask")
@@ -133,24 +143,8 @@ class SequenceClassifier(_ClassifierBase):
     Outputs: [B, num_classes] float32 logits.
     """
 
+    _output = "pooled_output"
     _count_name = "num_classes"
 
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
-        # === Layers ===
-        self.encoder = encoder
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout",
-                                                   dtype=encoder.dtype_policy)
-        self.logits_dense = keras.layers.Dense(
-            num_classes, kernel_initializer=bert_initializer(), name="logits",
-            dtype=encoder.dtype_policy)
-
-        # === Functional Model ===
-        inputs = dict(encoder.input)
-        pooled = encoder(inputs)["pooled_output"]
-        logits = self.logits_dense(self.output_dropout(pooled))
-        logits = keras.layers.Activation("linear", dtype="float32", name="float_logits")(logits)
-        super().__init__(inputs=inputs, outputs=logits, **kwargs)
-
-        # === Config ===
-        self.num_classes = int(num_classes)
-        self.dropout = float(dropout)
+        super().__init__(encoder, num_classes, dropout, **kwargs)

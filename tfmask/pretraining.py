@@ -21,17 +21,14 @@ import keras
 import tensorflow as tf
 
 from tfmask import data, presets, tokenization, training
-from tfmask.config import DataConfig, Experiment, diff_dicts
+from tfmask.config import (  # noqa: F401  RunConflictError: raised here, importable here
+    DataConfig, Experiment, RunConflictError, claim_run_dir)
 from tfmask.encoder import BertEncoder
 from tfmask.heads import MaskedLM
 from tfmask.runs import load_encoder  # noqa: F401  (re-exported: pretraining's output)
 
 
 EMBEDDED_EVAL_HOLDOUT = 0.05
-
-
-class RunConflictError(ValueError):
-    """The run directory belongs to a run with a different configuration."""
 
 
 def resolve_corpus(experiment: Experiment, run_dir: str) -> None:
@@ -148,15 +145,7 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
         max_sequence_length=max(512, experiment.data.max_sequence_length),
         dropout=experiment.encoder.dropout)
 
-    config_path = os.path.join(run_dir, "config.json")
-    if os.path.exists(config_path):
-        differences = diff_dicts(Experiment.load(config_path).to_dict(), experiment.to_dict())
-        if differences:
-            raise RunConflictError(
-                f"{run_dir} holds a run with a different configuration ("
-                + "; ".join(differences) + "). Re-run with the same options to resume, or "
-                "choose a new --out.")
-    experiment.save(config_path)
+    claim_run_dir(experiment, run_dir)
 
     keras.utils.set_random_seed(t.seed)
     if t.deterministic:
