@@ -14,7 +14,7 @@ $TFMASK pretrain --out "$OUT/pretrain"
 # 2. Fine-tune both heads from that encoder on the embedded NER and sentiment sets. bert_tiny
 #    wants a far higher rate than BERT-base's 5e-5 default.
 $TFMASK finetune ner --init "$OUT/pretrain" --learning-rate 1e-3 --epochs 3 --out "$OUT/ner"
-$TFMASK finetune sentiment --init "$OUT/pretrain" --learning-rate 1e-3 --epochs 3 \
+$TFMASK finetune sentiment --init "$OUT/pretrain" --learning-rate 1e-3 --epochs 5 \
     --out "$OUT/sentiment"
 # 3. Export for TF Serving (saved_models/NAME/N and saved_models/NAME-ids/N).
 $TFMASK export "$OUT/ner" --name quickstart-ner
@@ -23,4 +23,4 @@ $TFMASK export "$OUT/sentiment" --name quickstart-sentiment
 $TFMASK predict saved_models/quickstart-ner \
     "Vim Sokirani is a professor of medicine at the University of Vaefinenza ."
 $TFMASK predict saved_models/quickstart-sentiment \
-    "Overall , Hotel Minon is extremely pleasant ." "I really hated the atmosphere ."
+    "I really adored the service ." "I really hated the atmosphere ."

@@ -132,6 +132,29 @@ def test_pytorch_bin_without_torch_is_a_clear_error(tmp_path, monkeypatch):
         checkpoints.read_checkpoint(directory)
 
 
+def test_pytorch_bin_is_read_when_torch_is_installed(tmp_path):
+    """pytorch_model.bin written by torch itself (in a subprocess: torch and TensorFlow in one
+    process crash) imports to the same tensors as the safetensors file. Optional: torch."""
+    probe = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True)
+    if probe.returncode:
+        pytest.skip("torch is not installed (optional: reading pytorch_model.bin)")
+    state = hf_state_dict(google_bert_tensors())
+    safetensors_dir = write_hf_folder(tmp_path / "st", state)
+    bin_dir = write_hf_folder(tmp_path / "bin", state)
+    os.remove(os.path.join(bin_dir, "model.safetensors"))
+    np.savez(tmp_path / "state.npz", **state)
+    script = ("import sys, numpy as np, torch\n"
+              "state = {k: torch.from_numpy(v) for k, v in np.load(sys.argv[1]).items()}\n"
+              "torch.save(state, sys.argv[2])\n")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "state.npz"),
+                    os.path.join(bin_dir, "pytorch_model.bin")], check=True, capture_output=True)
+    from_bin = checkpoints.read_checkpoint(bin_dir)
+    from_safetensors = checkpoints.read_checkpoint(safetensors_dir)
+    assert set(from_bin.tensors) == set(from_safetensors.tensors)
+    for name, value in from_bin.tensors.items():
+        np.testing.assert_array_equal(value, from_safetensors.tensors[name], err_msg=name)
+
+
 def test_casing_comes_from_tokenizer_config_or_the_vocabulary(tmp_path):
     state = hf_state_dict(google_bert_tensors())
     cased = checkpoints.read_checkpoint(write_hf_folder(
