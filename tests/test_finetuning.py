@@ -10,6 +10,7 @@ import json
 import os
 
 import keras
+import tensorflow as tf
 import numpy as np
 import pytest
 
@@ -266,3 +267,17 @@ def test_train_without_valid_is_refused(tmp_path, capsys):
     assert main(["finetune", "sentiment", "--train", str(train), "--out",
                  str(tmp_path / "run")]) == 2
     assert "--valid is required with --train" in capsys.readouterr().err
+
+
+def test_ner_training_loss_is_the_mean_over_labelled_words():
+    """With the weights rescaled per batch, Keras's default reduction (which divides by every
+    slot, padding included) gives the mean cross-entropy over labelled words only."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 6, 4)).astype("float32")
+    y = rng.integers(0, 4, (2, 6)).astype("int32")
+    weight = np.array([[0, 1, 0, 1, 0, 0], [0, 1, 1, 0, 0, 0]], "float32")
+    _, _, scaled = finetuning._mean_over_labelled_words({}, y, tf.constant(weight))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y, logits, scaled)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.take_along_axis(log_probs, y[..., None], -1)[..., 0][weight > 0].mean()
+    assert float(loss) == pytest.approx(expected, rel=1e-5)

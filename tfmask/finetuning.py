@@ -453,6 +453,18 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     return best
 
 
+def _mean_over_labelled_words(x, y, sample_weight):
+    """Scales a NER batch's weights to sum to its size B * L.
+
+    Keras's default loss reduction divides the weighted sum by every slot, padding and
+    non-first pieces included, so a batch's loss (hence its step) would shrink with its share
+    of padding. Rescaled, the loss is the mean cross-entropy over the labelled words of the
+    batch, as in BERT's and Hugging Face's token classification.
+    """
+    size = tf.cast(tf.size(sample_weight), sample_weight.dtype)
+    return x, y, sample_weight * size / tf.maximum(tf.reduce_sum(sample_weight), 1.0)
+
+
 def _train_dataset(experiment: FinetuneExperiment, train: Examples, tokenizer,
                    plain: bool = False) -> tf.data.Dataset:
     """The training batches: shuffled, bucketed and augmented unless `plain` (for counting)."""
@@ -462,8 +474,9 @@ def _train_dataset(experiment: FinetuneExperiment, train: Examples, tokenizer,
                   mask_rate=0.0 if plain else t.mask_rate,
                   length_buckets=(d.length_buckets or None) if not plain else None)
     if experiment.task == "ner":
-        return finetune_data.ner_dataset(train.texts, train.labels,
-                                         window_stride=d.window_stride, **common)
+        ds = finetune_data.ner_dataset(train.texts, train.labels,
+                                       window_stride=d.window_stride, **common)
+        return ds.map(_mean_over_labelled_words, num_parallel_calls=tf.data.AUTOTUNE)
     return finetune_data.classification_dataset(train.texts, train.labels,
                                                 truncation=d.truncation, **common)
 
