@@ -408,13 +408,13 @@ def _run_kind(run_dir: str) -> str:
 
 def _load(run_dir: str, kind: str):
     """(model, tokenizer, labels, max_sequence_length, truncation, window_stride)."""
-    tokenizer = runs.load_tokenizer(run_dir)
     if kind == "fill_mask":
         config = runs.read_config(run_dir)
         positions = config["encoder"]["max_sequence_length"]
         # A pretraining run's sequence length; an imported checkpoint's full position table.
         max_len = min(config.get("data", {}).get("max_sequence_length", positions), positions)
-        return runs.load_masked_lm(run_dir), tokenizer, [], max_len, "head", None
+        return (runs.load_masked_lm(run_dir), runs.load_tokenizer(run_dir), [], max_len, "head",
+                None)
     from tfmask.finetuning import load_finetuned
 
     experiment, model, tokenizer = load_finetuned(run_dir)

@@ -36,7 +36,7 @@ import tensorflow as tf
 
 from tfmask import finetune_data, metrics, plots, presets, readers, runs, tokenization, training
 from tfmask.config import (  # noqa: F401  RunConflictError: raised here
-    EncoderConfig, FinetuneExperiment, RunConflictError, TokenizerConfig, claim_run_dir)
+    EncoderConfig, FinetuneExperiment, RunConflictError, claim_run_dir)
 
 TASKS = ("ner", "sentiment")
 #: The validation metric that picks the best epoch and drives early stopping.
@@ -379,14 +379,13 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy(t.mixed_precision)
     if t.init:
-        experiment.tokenizer = TokenizerConfig(**dataclasses.asdict(runs.tokenizer_config(t.init)))
+        experiment.tokenizer = runs.tokenizer_config(t.init)
     tokenizer, encoder = _initial_encoder(experiment, train, run_dir)
     experiment.encoder = EncoderConfig(**{
         k: getattr(encoder, k) for k in dataclasses.asdict(experiment.encoder)})
     experiment.tokenizer.vocabulary_size = tokenizer.vocabulary_size
     experiment.labels = list(labels)
-    max_len = min(d.max_sequence_length, experiment.encoder.max_sequence_length)
-    if max_len != d.max_sequence_length:
+    if d.max_sequence_length > experiment.encoder.max_sequence_length:
         raise ValueError(f"--seq-len {d.max_sequence_length} exceeds the encoder's "
                          f"{experiment.encoder.max_sequence_length} positions")
     claim_run_dir(experiment, run_dir)
@@ -396,10 +395,13 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     model = build_classifier(experiment.task, encoder, len(labels), t.dropout)
     training.quiet_unused_pooler_warning()
     train_ds = _train_dataset(experiment, train, tokenizer)
-    steps_per_epoch = sum(1 for _ in _train_dataset(experiment, train, tokenizer, plain=True))
+    steps_per_epoch = int(train_ds.cardinality())
+    if steps_per_epoch < 0:  # NER windows: known only after tokenizing, so count them once
+        steps_per_epoch = sum(1 for _ in _train_dataset(experiment, train, tokenizer,
+                                                        plain=True))
     if not d.length_buckets:  # the count is exact: tell Keras (progress bar, no warning)
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
-    evaluator = Evaluator(experiment.task, valid, labels, tokenizer, max_len,
+    evaluator = Evaluator(experiment.task, valid, labels, tokenizer, d.max_sequence_length,
                           window_stride=d.window_stride, truncation=d.truncation)
     monitor = MONITOR[experiment.task]
     if verbose is None:

@@ -31,12 +31,14 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", errors="replace")
 
 
-def records(outputs: dict, texts: list[str]) -> list[dict]:
-    """`serve_text` outputs (NumPy) -> one JSON-able dict per input text."""
+def records(outputs: dict, texts: list[str], label_names: list[str] | None = None
+            ) -> list[dict]:
+    """`serve_text` outputs (NumPy) -> one JSON-able dict per input text; `label_names` (the
+    export's assets/labels.txt) key the sentiment probabilities."""
     out = []
     for i, text in enumerate(texts):
         if "label" in outputs:
-            names = outputs.get("_label_names")
+            names = label_names
             probabilities = outputs["probabilities"][i].tolist()
             out.append({"text": text, "label": _text(outputs["label"][i]),
                         "label_id": int(outputs["label_id"][i]),
@@ -82,8 +84,7 @@ def predict(export_path: str, texts: list[str], batch_size: int = 64) -> list[di
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
         outputs = {k: v.numpy() for k, v in serve_text(text=tf.constant(chunk)).items()}
-        outputs["_label_names"] = label_names
-        results += records(outputs, chunk)
+        results += records(outputs, chunk, label_names)
     return results
 
 
