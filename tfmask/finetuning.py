@@ -247,7 +247,6 @@ class ValidationCallback(keras.callbacks.Callback):
         previous = [r[f"val_{monitor}"] for r in self.records]
         self.best = max(previous) if previous else -np.inf
         self._epoch_start = time.perf_counter()
-        self._examples_seen = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
