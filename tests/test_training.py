@@ -124,6 +124,21 @@ def test_weight_decay_applies_to_kernels_only():
                                    err_msg=v.path)
 
 
+def test_global_clip_uses_the_norm_of_the_dense_gradient():
+    """An embedding row used twice in a batch gets one summed gradient: the global norm that
+    clipping divides by is the norm of that dense gradient, as in BERT and PyTorch (over the
+    IndexedSlices' separate slices it would be sqrt(2) smaller here)."""
+    table = keras.Variable(np.zeros((4, 2), "float32"), name="embeddings")
+    optimizer = training.build_optimizer(1e-3, total_steps=10, warmup_steps=0,
+                                         weight_decay=0.0, clipnorm=1.0)
+    rows = tf.IndexedSlices(tf.constant([[3.0, 4.0], [3.0, 4.0]]), tf.constant([1, 1]),
+                            dense_shape=tf.constant([4, 2]))
+    optimizer.apply_gradients([(rows, table)])
+    dense = np.array([[0, 0], [6, 8], [0, 0], [0, 0]], "float32")  # norm 10
+    first_moment = _np(optimizer._momentums[optimizer._get_variable_index(table)])
+    np.testing.assert_allclose(first_moment, (1 - optimizer.beta_1) * dense / 10.0, rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------------------------
 # Strategy
 # ----------------------------------------------------------------------------------------------

@@ -113,7 +113,7 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
     A variable at depth d (`layer_depth`) is updated with `learning_rate * layer_decay **
     (num_layers + 1 - d)`: the task head at the full rate, the embeddings at the smallest
     (layer-wise learning-rate decay, Clark et al. 2020; Sun et al. 2019). `layer_decay=1` is
-    plain AdamW. Sparse (embedding) gradients are de-duplicated first: see
+    plain AdamW. Sparse (embedding) gradients are made dense before clipping and Adam: see
     `densify_sparse_gradient`.
 
     Args:
@@ -138,6 +138,13 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         super().build(var_list)
         # update_step receives backend variables (no `.path`): look factors up by index.
         self._multipliers = [self.learning_rate_multiplier(v) for v in var_list]
+
+    def _clip_gradients(self, grads):
+        # Dense first: the global norm of an IndexedSlices gradient is taken over its slices,
+        # so a row used n times counts as n separate rows and the norm comes out too small
+        # (all-MiniLM-L6-v2 on CoNLL batches: 2.42 instead of 2.53), clipping less than BERT
+        # and PyTorch do.
+        return super()._clip_gradients([densify_sparse_gradient(g) for g in grads])
 
     def update_step(self, gradient, variable, learning_rate):
         gradient = densify_sparse_gradient(gradient)
