@@ -124,6 +124,39 @@ def test_weight_decay_applies_to_kernels_only():
                                    err_msg=v.path)
 
 
+def _torch_adamw_reference(weights, gradients, learning_rates, weight_decay, eps=1e-6,
+                           beta_1=0.9, beta_2=0.999):
+    """PyTorch's AdamW (decoupled decay, bias correction, epsilon after the correction) in
+    float64 NumPy, written from its documented update rule."""
+    p = weights.astype("float64")
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    for t, (g, lr) in enumerate(zip(gradients, learning_rates), start=1):
+        p = p * (1 - lr * weight_decay)
+        m = beta_1 * m + (1 - beta_1) * g
+        v = beta_2 * v + (1 - beta_2) * g * g
+        p = p - lr / (1 - beta_1 ** t) * m / (np.sqrt(v) / np.sqrt(1 - beta_2 ** t) + eps)
+    return p
+
+
+def test_adamw_matches_pytorch_update_rule_for_small_gradients():
+    """Gradients of 1e-7..1e-5 (embedding rows, LayerNorm weights): where Keras's epsilon
+    placement (before v's bias correction) would damp the first steps up to 32x, the
+    optimizer follows PyTorch / Hugging Face AdamW."""
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(5, 3)).astype("float32")
+    gradients = [(rng.normal(size=(5, 3)) * 10.0 ** rng.uniform(-7, -5, size=(5, 3)))
+                 .astype("float32") for _ in range(4)]
+    kernel = keras.Variable(start, name="kernel")
+    optimizer = training.build_optimizer(1e-2, total_steps=8, warmup_steps=0,
+                                         weight_decay=0.1, clipnorm=None)
+    for g in gradients:
+        optimizer.apply_gradients([(tf.constant(g), kernel)])
+    rates = [1e-2 * (8 - step) / 8 for step in range(4)]  # linear decay, no warm-up
+    expected = _torch_adamw_reference(start, gradients, rates, weight_decay=0.1)
+    np.testing.assert_allclose(_np(kernel), expected, rtol=1e-6, atol=1e-7)
+    assert np.abs(expected - start).max() > 1e-3  # the steps are large enough to check
+
+
 def test_global_clip_uses_the_norm_of_the_dense_gradient():
     """An embedding row used twice in a batch gets one summed gradient: the global norm that
     clipping divides by is the norm of that dense gradient, as in BERT and PyTorch (over the

@@ -9,6 +9,7 @@ import time
 import warnings
 
 import keras
+from keras import ops
 import tensorflow as tf
 
 _BACKUP_METADATA = "training_metadata.json"
@@ -124,6 +125,8 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
 
     def __init__(self, layer_decay: float = 1.0, num_layers: int = 0, **kwargs):
         super().__init__(**kwargs)
+        if self.amsgrad:
+            raise ValueError("LayerwiseAdamW does not implement amsgrad")
         if not 0 < layer_decay <= 1:
             raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay}")
         self.layer_decay = float(layer_decay)
@@ -147,11 +150,32 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         return super()._clip_gradients([densify_sparse_gradient(g) for g in grads])
 
     def update_step(self, gradient, variable, learning_rate):
+        """Adam's step with epsilon added to the bias-corrected sqrt(v), as PyTorch's AdamW
+        and Hugging Face compute it.
+
+        Keras adds epsilon before v's bias correction, which makes it 1 / sqrt(1 - beta_2^t)
+        times larger: 32x at the first step, 1.7x after 439 steps. With BERT's epsilon (1e-6)
+        and the small gradients of embedding rows and LayerNorm weights that damps early
+        updates several-fold (MiniLM on CoNLL batches: weights 1e-4 away from PyTorch's after
+        four steps, half of how far they moved).
+        """
         gradient = densify_sparse_gradient(gradient)
+        dtype = variable.dtype
+        lr = ops.cast(learning_rate, dtype)
+        index = self._get_variable_index(variable)
         if self.layer_decay != 1.0:
-            multiplier = self._multipliers[self._get_variable_index(variable)]
-            learning_rate = keras.ops.multiply(learning_rate, multiplier)
-        return super().update_step(gradient, variable, learning_rate)
+            lr = ops.multiply(lr, self._multipliers[index])
+        gradient = ops.cast(gradient, dtype)
+        step = ops.cast(self.iterations + 1, dtype)
+        correction_1 = 1 - ops.power(ops.cast(self.beta_1, dtype), step)
+        correction_2 = ops.sqrt(1 - ops.power(ops.cast(self.beta_2, dtype), step))
+        m, v = self._momentums[index], self._velocities[index]
+        self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+        self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+        # lr / c1 * m / (sqrt(v) / c2 + eps)  ==  (lr * c2 / c1) * m / (sqrt(v) + eps * c2)
+        self.assign_sub(variable, ops.divide(
+            ops.multiply(m, lr * correction_2 / correction_1),
+            ops.add(ops.sqrt(v), self.epsilon * correction_2)))
 
     def get_config(self):
         config = super().get_config()
