@@ -1,0 +1,98 @@
+"""The HF side of finetune_vs_hf.py: BertForTokenClassification on the saved NER batches.
+
+--mode time: dropout 0.1, one untimed pass then --windows timed passes over the batches;
+  writes {"medians": [...]} (median step of each timed pass).
+--mode parity: dropout off (eval mode; gradients still flow), the batches once with a
+  2-step warm-up / 10-step linear schedule; writes the initial classifier (for the tfmask side
+  to start from), the per-step losses, and saves the trained encoder with save_pretrained.
+Both: torch AdamW (weight decay 0.01, none on LayerNorm/bias, eps 1e-6), global-norm clip
+1.0, fp32. Imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import time
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    for name in ("--model", "--batches", "--out"):
+        p.add_argument(name, required=True)
+    p.add_argument("--mode", choices=["time", "parity"], required=True)
+    p.add_argument("--windows", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+
+    import numpy as np
+    import torch
+    import transformers
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    z = np.load(args.batches)
+    model = transformers.BertForTokenClassification.from_pretrained(
+        args.model, num_labels=int(z["num_labels"]), attn_implementation="eager")
+    batches = []
+    for i in range(int(z["count"])):
+        labels = z[f"y{i}"].astype("int64")
+        labels[z[f"w{i}"] == 0] = -100  # HF's ignore index where tfmask's weight is 0
+        batches.append((torch.tensor(z[f"ids{i}"].astype("int64")),
+                        torch.tensor(z[f"mask{i}"].astype("int64")), torch.tensor(labels)))
+    no_decay = ("bias", "LayerNorm.weight")
+    named = list(model.named_parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for n, p in named if not any(k in n for k in no_decay)],
+          "weight_decay": 0.01},
+         {"params": [p for n, p in named if any(k in n for k in no_decay)],
+          "weight_decay": 0.0}], lr=1e-4, eps=1e-6)
+
+    def step(ids, mask, labels) -> float:
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        return float(loss.detach())
+
+    if args.mode == "time":
+        model.train()
+        medians = []
+        for window in range(args.windows + 1):
+            times = []
+            for batch in batches:
+                start = time.perf_counter()
+                step(*batch)
+                times.append(time.perf_counter() - start)
+            if window:  # pass 0 warms up
+                medians.append(statistics.median(times))
+            print(f"hf pass {window}: median step {statistics.median(times):.3f} s", flush=True)
+        result = {"medians": medians}
+    else:
+        model.eval()  # no dropout: both sides must compute the same function
+        np.savez(os.path.join(args.out, "classifier_init.npz"),
+                 weight=model.classifier.weight.detach().numpy(),
+                 bias=model.classifier.bias.detach().numpy())
+        schedule = transformers.get_linear_schedule_with_warmup(optimizer, 2, 10)
+        losses = []
+        for batch in batches:
+            losses.append(step(*batch))
+            schedule.step()
+        trained = os.path.join(args.out, "hf_trained")
+        model.save_pretrained(trained)
+        shutil.copy(os.path.join(args.model, "vocab.txt"), trained)
+        np.savez(os.path.join(args.out, "classifier_trained.npz"),
+                 weight=model.classifier.weight.detach().numpy(),
+                 bias=model.classifier.bias.detach().numpy())
+        result = {"losses": losses}
+    result.update(torch=torch.__version__, transformers=transformers.__version__)
+    with open(os.path.join(args.out, f"hf_{args.mode}.json"), "w") as fh:
+        json.dump(result, fh)
+
+
+if __name__ == "__main__":
+    main()
