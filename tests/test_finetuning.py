@@ -212,8 +212,8 @@ def test_sentiment_run_with_freezing_masking_and_layer_decay(sentiment_run, data
 def test_tiny_model_overfits_a_tiny_ner_set(tmp_path):
     path = tmp_path / "tiny.conll"
     path.write_text(TINY_CONLL)
-    e = finetune_experiment("ner", str(path), str(path), epochs=12, batch_size=2,
-                    learning_rate=1e-2, dropout=0.0, warmup_steps=0, weight_decay=0.0,
+    e = finetune_experiment("ner", str(path), str(path), epochs=8, batch_size=2,
+                    learning_rate=3e-3, dropout=0.0, warmup_steps=0, weight_decay=0.0,
                     vocabulary_size=100)
     best = finetuning.finetune(e, str(tmp_path / "run"), verbose=0)
     assert best["f1"] == 1.0
