@@ -31,6 +31,8 @@ def main() -> None:
     p.add_argument("--max-train-examples", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dropout", type=float,
+                   help="hidden, attention and classifier dropout (default: the config's)")
     args = p.parse_args()
 
     import numpy as np
@@ -48,8 +50,10 @@ def main() -> None:
     labels = readers.label_vocabulary(train)
     index = {t: i for i, t in enumerate(labels)}
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
+    rates = {} if args.dropout is None else {"hidden_dropout_prob": args.dropout,
+                                             "attention_probs_dropout_prob": args.dropout}
     model = transformers.BertForTokenClassification.from_pretrained(
-        args.model, num_labels=len(labels))
+        args.model, num_labels=len(labels), **rates)
 
     def encode(sentences):
         enc = tokenizer([s.words for s in sentences], is_split_into_words=True,
@@ -133,6 +137,7 @@ def main() -> None:
                                                                 for h in history),
               "fit_and_eval_seconds": time.perf_counter() - start,
               "settings": {"padding": "per batch", "torch_threads": args.threads,
+                           "dropout": model.config.hidden_dropout_prob,
                            "torch": torch.__version__, "transformers": transformers.__version__,
                            "valid_words_truncated_predicted_O": truncated}}
     with open(args.out, "w") as fh:

@@ -77,6 +77,8 @@ def run_tfmask(args, recipe, b, train, valid) -> dict:
     e.train.learning_rate, e.train.seed = b["learning_rate"], b["seed"]
     if args.mask_rate is not None:
         e.train.mask_rate = args.mask_rate
+    if args.dropout is not None:  # the whole model, as --dropout does on the hf side
+        e.train.dropout = e.train.encoder_dropout = args.dropout
     start = time.perf_counter()
     best = finetuning.finetune(e, os.path.join(work, "run"), verbose=2)
     seconds = time.perf_counter() - start
@@ -87,6 +89,7 @@ def run_tfmask(args, recipe, b, train, valid) -> dict:
             "train_seconds": sum(r["train_seconds"] for r in history),
             "settings": {"mask_rate": e.train.mask_rate, "layer_decay": e.train.layer_decay,
                          "warmup_steps": e.train.warmup_steps, "dropout": e.train.dropout,
+                         "encoder_dropout": e.train.encoder_dropout,
                          "padding": "per batch", "jit_compile": e.train.jit_compile},
             "run_dir": os.path.join(work, "run")}
 
@@ -146,6 +149,7 @@ def run_hf_ner(args, b, train, valid) -> dict:
     out = tempfile.mktemp(suffix=".json")
     cmd = [sys.executable, script, "--model", minilm_folder(), "--train", train,
            "--valid", valid, "--out", out, "--threads", str(args.threads),
+           *([f"--dropout={args.dropout}"] if args.dropout is not None else []),
            *[f"--{k.replace('_', '-')}={v}" for k, v in b.items()]]
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -164,6 +168,9 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int)
     parser.add_argument("--max-train-examples", type=int, default=0)
     parser.add_argument("--mask-rate", type=float, help="tfmask side only")
+    parser.add_argument("--dropout", type=float,
+                        help="every dropout of the model (encoder and head), tfmask and hf "
+                             "sides; default: the recipe's (tfmask), the checkpoint's 0.1 (hf)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (hf side)")
     args = parser.parse_args()

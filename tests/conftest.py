@@ -54,13 +54,15 @@ def ner_run(data_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def sentiment_run(data_dir, tmp_path_factory):
     """Two epochs with every training option on: a frozen first epoch (its own compile),
-    masking augmentation, layer-wise learning-rate decay, length buckets."""
+    masking augmentation, layer-wise learning-rate decay, length buckets, its own encoder
+    dropout."""
     from helpers import finetune_experiment
     from tfmask import finetuning
 
     e = finetune_experiment("sentiment", data_dir["sentiment_train"],
                             data_dir["sentiment_dev"], epochs=2, freeze_epochs=1,
-                            mask_rate=0.15, layer_decay=0.9, learning_rate=1e-3)
+                            mask_rate=0.15, layer_decay=0.9, learning_rate=1e-3,
+                            encoder_dropout=0.05)
     e.data.max_train_examples = 300
     e.data.length_buckets = [16, 32]
     run = str(tmp_path_factory.mktemp("sentiment_run"))

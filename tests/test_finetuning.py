@@ -103,6 +103,24 @@ def test_freezing_takes_effect_only_at_compile():
     assert not all(np.array_equal(a, b) for a, b in zip(before_encoder, encoder_weights()))
 
 
+def test_encoder_dropout_override_keeps_the_weights():
+    """--encoder-dropout rebuilds the encoder with the new rate and the same weights: the
+    same function at inference, a different amount of noise in training."""
+    encoder = _encoder()
+    randomize_weights(encoder, stddev=0.3, seed=2)
+    rebuilt = finetuning.with_dropout(encoder, 0.0)
+    assert (encoder.dropout, rebuilt.dropout) == (0.1, 0.0)
+    x = _inputs()
+    # (not bit-equal: without dropout Keras's attention takes its fused dot-product path)
+    np.testing.assert_allclose(rebuilt(x)["sequence_output"], encoder(x)["sequence_output"],
+                               atol=1e-5)
+    # dropout 0: training mode is deterministic, and equal to inference
+    np.testing.assert_allclose(rebuilt(x, training=True)["sequence_output"],
+                               rebuilt(x)["sequence_output"], atol=1e-6)
+    assert not np.allclose(encoder(x, training=True)["sequence_output"],
+                           encoder(x)["sequence_output"], atol=1e-3)
+
+
 def test_layer_depth():
     assert layer_depth("token_embedding/embeddings", 2) == 0
     assert layer_depth("embeddings_layer_norm/gamma", 2) == 0
@@ -203,6 +221,8 @@ def test_sentiment_run_with_freezing_masking_and_layer_decay(sentiment_run, data
     assert [r["epoch"] for r in history] == [1, 2]  # frozen phase, then the full model
     config = json.load(open(os.path.join(run, "config.json")))
     assert config["train"]["mask_rate"] == 0.15 and config["labels"] == ["0", "1"]
+    assert config["encoder"]["dropout"] == 0.05  # --encoder-dropout, recorded and saved
+    assert finetuning.load_finetuned(run)[1].encoder.dropout == 0.05
     assert main(["evaluate", run, "--data", data_dir["sentiment_dev"]]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["accuracy"] == best["accuracy"]

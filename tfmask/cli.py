@@ -256,6 +256,9 @@ def _add_finetune_parser(sub) -> None:
                         help="masking augmentation: fraction of input pieces replaced by "
                              "[MASK] while training (default 0)")
         tr.add_argument("--dropout", type=float, help="before the classifier (default 0.1)")
+        tr.add_argument("--encoder-dropout", type=float,
+                        help="dropout inside the encoder (default: the rate of --init's "
+                             "config or the preset)")
         tr.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                         help="stop after PATIENCE epochs without a better validation metric")
         tr.add_argument("--seed", type=int)
@@ -283,6 +286,7 @@ _FINETUNE_FLAGS = {
     "warmup_steps": ("train", "warmup_steps"), "weight_decay": ("train", "weight_decay"),
     "layer_decay": ("train", "layer_decay"), "freeze_epochs": ("train", "freeze_epochs"),
     "mask_rate": ("train", "mask_rate"), "dropout": ("train", "dropout"),
+    "encoder_dropout": ("train", "encoder_dropout"),
     "early_stopping": ("train", "early_stopping_patience"), "seed": ("train", "seed"),
     "mixed_precision": ("train", "mixed_precision"),
 }

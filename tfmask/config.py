@@ -177,6 +177,9 @@ class FinetuneTrainConfig:
     freeze_epochs: int = 0  # epochs that train only the head (the encoder frozen)
     mask_rate: float = 0.0  # masking augmentation: fraction of input pieces -> [MASK]
     dropout: float = 0.1  # before the classifier
+    # dropout inside the encoder (embeddings, attention, residual branches); None keeps the
+    # rate the encoder came with (--init's config or the preset)
+    encoder_dropout: float | None = None
     early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = off
     seed: int = 0
     mixed_precision: str | None = None

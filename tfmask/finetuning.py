@@ -326,6 +326,17 @@ def _initial_encoder(experiment: FinetuneExperiment, train: Examples, run_dir: s
     return tokenizer, BertEncoder.from_encoder_config(config)
 
 
+def with_dropout(encoder, rate: float):
+    """The same encoder (config and weights) with dropout `rate` inside it."""
+    from tfmask.encoder import BertEncoder
+
+    config = {k: getattr(encoder, k) for k in dataclasses.asdict(EncoderConfig())}
+    config["dropout"] = float(rate)
+    rebuilt = BertEncoder.from_encoder_config(EncoderConfig(**config))
+    rebuilt.set_weights(encoder.get_weights())
+    return rebuilt
+
+
 def build_classifier(task: str, encoder, num_labels: int, dropout: float):
     from tfmask.heads import SequenceClassifier, TokenClassifier
 
@@ -380,6 +391,8 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     if t.init:
         experiment.tokenizer = runs.tokenizer_config(t.init)
     tokenizer, encoder = _initial_encoder(experiment, train, run_dir)
+    if t.encoder_dropout is not None and t.encoder_dropout != encoder.dropout:
+        encoder = with_dropout(encoder, t.encoder_dropout)
     experiment.encoder = EncoderConfig(**{
         k: getattr(encoder, k) for k in dataclasses.asdict(experiment.encoder)})
     experiment.tokenizer.vocabulary_size = tokenizer.vocabulary_size
