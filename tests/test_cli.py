@@ -136,6 +136,16 @@ def test_bad_arguments_give_one_line_errors(args, message, tmp_path, capsys, cor
     assert "Traceback" not in err
 
 
+def test_finetune_recipe_then_flags():
+    """The NER recipe's values (no dropout anywhere) apply; flags override them."""
+    recipe = os.path.join(REPO, "pipelines", "ner_conll2003.py")
+    args = cli.build_parser().parse_args(
+        ["finetune", "ner", "--recipe", recipe, "--encoder-dropout", "0.1", "--out", "unused"])
+    exp = cli.finetune_experiment(args)
+    assert exp.data.tfds == "conll2003" and exp.train.epochs == 1
+    assert exp.train.dropout == 0.0 and exp.train.encoder_dropout == 0.1
+
+
 def test_recipe_then_flags_resolve_the_config():
     """A recipe's values apply, flags override them, and --set overrides both."""
     recipe = os.path.join(REPO, "pipelines", "pretrain_wikitext_agnews.py")
