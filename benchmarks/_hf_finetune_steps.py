@@ -5,6 +5,9 @@
 --mode parity: dropout off (eval mode; gradients still flow), the batches once with a
   2-step warm-up / 10-step linear schedule; writes the initial classifier (for the tfmask side
   to start from), the per-step losses, and saves the trained encoder with save_pretrained.
+--mode epoch: the batches once at --dropout with the fine-tuning schedule (10% warm-up, linear
+  decay over the batches), then scores --valid (first sub-word per word, 128 pieces); writes
+  the initial classifier first and {"f1", "precision", "recall", "train_seconds"}.
 Both: torch AdamW (weight decay 0.01, none on LayerNorm/bias, eps 1e-6), global-norm clip
 1.0, fp32. Imports no TensorFlow.
 """
@@ -19,11 +22,54 @@ import statistics
 import time
 
 
+def epoch(args, model, batches, step, optimizer, transformers, torch, np) -> dict:
+    import sys
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tfmask import metrics, readers  # pure Python: no TensorFlow import
+
+    np.savez(os.path.join(args.out, "classifier_init.npz"),
+             weight=model.classifier.weight.detach().numpy(),
+             bias=model.classifier.bias.detach().numpy())
+    schedule = transformers.get_linear_schedule_with_warmup(
+        optimizer, max(1, len(batches) // 10), len(batches))
+    model.train()
+    start = time.perf_counter()
+    for batch in batches:
+        step(*batch)
+        schedule.step()
+    seconds = time.perf_counter() - start
+    model.eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
+    valid = readers.read_conll(args.valid)
+    labels = [str(t) for t in np.load(args.batches)["labels"]]
+    predicted = []
+    with torch.no_grad():
+        for first in range(0, len(valid), 64):
+            chunk = valid[first:first + 64]
+            enc = tokenizer([s.words for s in chunk], is_split_into_words=True, truncation=True,
+                            max_length=128, padding=True, return_tensors="pt")
+            best = model(input_ids=enc["input_ids"],
+                         attention_mask=enc["attention_mask"]).logits.argmax(-1).numpy()
+            for j, sentence in enumerate(chunk):
+                tags, previous = ["O"] * len(sentence.words), None
+                for position, word in enumerate(enc.word_ids(j)):
+                    if word is not None and word != previous:
+                        tags[word] = labels[best[j, position]]
+                    previous = word
+                predicted.append(tags)
+    scores = metrics.entity_scores([s.tags for s in valid], predicted)
+    return {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
+            "train_seconds": seconds}
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     for name in ("--model", "--batches", "--out"):
         p.add_argument(name, required=True)
-    p.add_argument("--mode", choices=["time", "parity"], required=True)
+    p.add_argument("--mode", choices=["time", "parity", "epoch"], required=True)
+    p.add_argument("--dropout", type=float, default=0.0, help="epoch mode")
+    p.add_argument("--valid", help="epoch mode: CoNLL file to score")
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
@@ -35,8 +81,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     z = np.load(args.batches)
+    rates = {"hidden_dropout_prob": args.dropout, "attention_probs_dropout_prob": args.dropout} \
+        if args.mode == "epoch" else {}
     model = transformers.BertForTokenClassification.from_pretrained(
-        args.model, num_labels=int(z["num_labels"]), attn_implementation="eager")
+        args.model, num_labels=int(z["num_labels"]), attn_implementation="eager", **rates)
     batches = []
     for i in range(int(z["count"])):
         labels = z[f"y{i}"].astype("int64")
@@ -72,6 +120,8 @@ def main() -> None:
                 medians.append(statistics.median(times))
             print(f"hf pass {window}: median step {statistics.median(times):.3f} s", flush=True)
         result = {"medians": medians}
+    elif args.mode == "epoch":
+        result = epoch(args, model, batches, step, optimizer, transformers, torch, np)
     else:
         model.eval()  # no dropout: both sides must compute the same function
         np.savez(os.path.join(args.out, "classifier_init.npz"),

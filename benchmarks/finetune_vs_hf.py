@@ -2,6 +2,7 @@
 
     python benchmarks/finetune_vs_hf.py --mode parity   # same function and update rule?
     python benchmarks/finetune_vs_hf.py --mode time     # step time, side by side
+    python benchmarks/finetune_vs_hf.py --mode epoch [--dropout 0.1]   # a whole epoch, F1
 
 Both modes write the first `--batches` batches of tfmask's shuffled CoNLL-2003 training
 pipeline (per-batch padding, batch 32, <= 128 pieces, weights = mean over labelled words) to a
@@ -15,6 +16,10 @@ optimizer: AdamW (weight decay 0.01, none on LayerNorm/bias, epsilon 1e-6), glob
   `model.fit`. Reports each step's loss on both sides and, after the steps, the largest
   difference of every encoder weight (HF's trained encoder read back by `tfmask import`'s
   reader) and of the classifier.
+- epoch: every training batch of the epoch (439), identical on both sides, HF's classifier
+  start copied, `--dropout` (0) everywhere on both sides, the fine-tuning schedule (10%
+  warm-up, linear decay); then valid F1 (tfmask: `tfmask evaluate`'s scorer; HF: first
+  sub-word per word, 128 pieces) and training time. Only the dropout masks differ.
 - time: dropout 0.1, one untimed pass over `--batches` (40) batches (tracing, warm-up), then
   `--windows` timed passes; a step is timed from the end of the previous one (Keras callback)
   or around the torch step. Reports the median over passes of each pass's median step.
@@ -57,15 +62,17 @@ def write_batches(path: str, init: str, train: str, count: int, batch_size: int)
                                    seed=0)
     ds = ds.map(finetuning._mean_over_labelled_words)
     arrays = {}
-    for i, (x, y, w) in enumerate(ds.take(count)):
+    for i, (x, y, w) in enumerate(ds.take(count or -1)):
         arrays.update({f"ids{i}": x["token_ids"].numpy(), f"mask{i}": x["padding_mask"].numpy(),
                        f"y{i}": y.numpy(), f"w{i}": w.numpy()})
-    np.savez(path, num_labels=len(labels), count=count, **arrays)
-    return [arrays[f"ids{i}"].shape[1] for i in range(count)]
+    np.savez(path, num_labels=len(labels), labels=np.array(labels), count=len(arrays) // 4,
+             **arrays)
+    return [arrays[f"ids{i}"].shape[1] for i in range(len(arrays) // 4)]
 
 
-def tfmask_model(path: str, init: str, total_steps: int, warmup_steps: int, dropout: bool):
-    """(TokenClassifier compiled as `tfmask finetune` compiles it, the batches' dataset)."""
+def tfmask_model(path: str, init: str, total_steps: int, warmup_steps: int, dropout: float):
+    """(TokenClassifier compiled as `tfmask finetune` compiles it, the batches' dataset);
+    `dropout` everywhere (encoder and head), as `--dropout R --encoder-dropout R` would."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -82,12 +89,8 @@ def tfmask_model(path: str, init: str, total_steps: int, warmup_steps: int, drop
             {k: spec for k in ("token_ids", "segment_ids", "padding_mask")}, spec,
             tf.TensorSpec([None, None], tf.float32))).cache()
     keras.utils.set_random_seed(0)
-    model = finetuning.build_classifier("ner", runs.load_encoder(init), int(z["num_labels"]),
-                                        0.1)
-    if not dropout:
-        for layer in model._flatten_layers():
-            if isinstance(layer, keras.layers.Dropout):
-                layer.rate = 0.0  # read when the train step is traced
+    encoder = finetuning.with_dropout(runs.load_encoder(init), dropout)
+    model = finetuning.build_classifier("ner", encoder, int(z["num_labels"]), dropout)
     training.quiet_unused_pooler_warning()
     finetuning._compile(model, training.build_optimizer(1e-4, total_steps, warmup_steps),
                         jit_compile=False)
@@ -112,9 +115,44 @@ class _Stamps:
 def run_hf(mode: str, path: str, work: str, args) -> dict:
     subprocess.run([sys.executable, os.path.join(HERE, "_hf_finetune_steps.py"), "--mode", mode,
                     "--model", minilm_folder(), "--batches", path, "--out", work,
-                    "--windows", str(args.windows), "--threads", str(args.threads)],
-                   check=True)
+                    "--windows", str(args.windows), "--threads", str(args.threads),
+                    "--dropout", str(args.dropout), "--valid", args.valid], check=True)
     return json.load(open(os.path.join(work, f"hf_{mode}.json")))
+
+
+def _start_from_hf_classifier(model, work: str) -> None:
+    import numpy as np
+
+    start = np.load(os.path.join(work, "classifier_init.npz"))
+    model.get_layer("logits").set_weights([start["weight"].T, start["bias"]])
+
+
+def epoch(path: str, init: str, work: str, args) -> dict:
+    """One epoch on identical batches from the same classifier start; valid F1 each side."""
+    import numpy as np
+
+    from tfmask import finetuning, readers, runs
+
+    hf = run_hf("epoch", path, work, args)
+    count = int(np.load(path)["count"])
+    model, ds = tfmask_model(path, init, total_steps=count, warmup_steps=-1,
+                             dropout=args.dropout)
+    _start_from_hf_classifier(model, work)
+    start = time.perf_counter()
+    model.fit(ds, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    labels = [str(t) for t in np.load(path)["labels"]]
+    valid = readers.read_conll(args.valid)
+    examples = finetuning.Examples(args.valid, [s.words for s in valid],
+                                   [[labels.index(t) for t in s.tags] for s in valid])
+    scores = finetuning.Evaluator("ner", examples, labels, runs.load_tokenizer(init), 128)(model)
+    return {"steps": count, "dropout": args.dropout,
+            "tfmask": {k: scores[k] for k in ("f1", "precision", "recall")} | {
+                "train_seconds": round(seconds, 1)},
+            "hf": {k: hf[k] for k in ("f1", "precision", "recall")} | {
+                "train_seconds": round(hf["train_seconds"], 1)},
+            "settings": {"torch": hf["torch"], "transformers": hf["transformers"],
+                         "classifier_start": "HF's, copied", "batch_order": "tfmask seed 0"}}
 
 
 def parity(path: str, init: str, work: str, args) -> dict:
@@ -123,9 +161,8 @@ def parity(path: str, init: str, work: str, args) -> dict:
     from tfmask import checkpoints
 
     hf = run_hf("parity", path, work, args)
-    model, ds = tfmask_model(path, init, total_steps=10, warmup_steps=2, dropout=False)
-    start = np.load(os.path.join(work, "classifier_init.npz"))
-    model.get_layer("logits").set_weights([start["weight"].T, start["bias"]])
+    model, ds = tfmask_model(path, init, total_steps=10, warmup_steps=2, dropout=0.0)
+    _start_from_hf_classifier(model, work)
     stamps = _Stamps()
     model.fit(ds, epochs=1, verbose=0, callbacks=[stamps.callback])
     means = stamps.losses  # running means -> each step's loss
@@ -155,7 +192,7 @@ def parity(path: str, init: str, work: str, args) -> dict:
 
 def step_time(path: str, init: str, work: str, widths: list[int], args) -> dict:
     model, ds = tfmask_model(path, init, total_steps=10 * args.batches, warmup_steps=0,
-                             dropout=True)
+                             dropout=0.1)
     medians = []
     for window in range(args.windows + 1):
         stamps = _Stamps()
@@ -180,15 +217,20 @@ def step_time(path: str, init: str, work: str, widths: list[int], args) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=["parity", "time"], required=True)
-    parser.add_argument("--batches", type=int, help="default: 5 (parity), 40 (time)")
+    parser.add_argument("--mode", choices=["parity", "time", "epoch"], required=True)
+    parser.add_argument("--batches", type=int,
+                        help="default: 5 (parity), 40 (time), 0 = all (epoch)")
+    parser.add_argument("--dropout", type=float, default=0.0,
+                        help="epoch: every dropout of the model, both sides (default 0)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--windows", type=int, default=3, help="timed passes (time)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
-    args.batches = args.batches or (5 if args.mode == "parity" else 40)
+    if args.batches is None:
+        args.batches = {"parity": 5, "time": 40, "epoch": 0}[args.mode]
 
     train = os.path.normpath(os.path.join(SHARED, "conll2003/train.txt"))
+    args.valid = os.path.normpath(os.path.join(SHARED, "conll2003/valid.txt"))
     if not os.path.exists(train):
         sys.exit(f"{train}: not found (the benchmark reads ../shared/data)")
     from tfmask import checkpoints
@@ -198,12 +240,16 @@ def main() -> None:
     checkpoints.import_checkpoint(minilm_folder(), init)
     path = os.path.join(work, "batches.npz")
     widths = write_batches(path, init, train, args.batches, args.batch_size)
-    log(f"{args.batches} batches of {args.batch_size}, padded widths {min(widths)}-"
+    log(f"{len(widths)} batches of {args.batch_size}, padded widths {min(widths)}-"
         f"{max(widths)} (mean {statistics.mean(widths):.1f})")
-    result = parity(path, init, work, args) if args.mode == "parity" else \
-        step_time(path, init, work, widths, args)
+    if args.mode == "parity":
+        result = parity(path, init, work, args)
+    elif args.mode == "epoch":
+        result = epoch(path, init, work, args)
+    else:
+        result = step_time(path, init, work, widths, args)
     print(json.dumps({"benchmark": "finetune_vs_hf", "mode": args.mode, "task": "ner",
-                      "model": "all-MiniLM-L6-v2", "batches": args.batches,
+                      "model": "all-MiniLM-L6-v2", "batches": len(widths),
                       "batch_size": args.batch_size,
                       "mean_padded_width": round(statistics.mean(widths), 1), **result}))
 
