@@ -438,10 +438,13 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
             print(f"Resuming {run_dir} ({name} phase) after epoch {resumed}.", flush=True)
         validation = ValidationCallback(evaluator, run_dir, monitor,
                                         start_epoch=max(resumed, start), verbose=verbose != 0)
+        # Validation first: its metrics, history row and best weights are written before
+        # BackupAndRestore marks the epoch done (a kill in between repeats the epoch instead
+        # of losing its record), and TensorBoard / EarlyStopping see its val_* logs.
         callbacks = [
+            validation,
             keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
             training.ReseedDropout(),
-            validation,
             keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
         ]
         if t.early_stopping_patience:

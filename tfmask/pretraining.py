@@ -172,12 +172,14 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
             t.adam_epsilon)
         training.compile_masked_lm(model, optimizer, t.jit_compile, t.steps_per_execution)
 
+    # The history row of an interval is written before the checkpoint that marks the
+    # interval done: a kill between the two then only repeats the interval, never loses a row.
     callbacks = [
-        keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch",
-                                         delete_checkpoint=False),
         training.HistoryRecorder(run_dir, t.save_every,
                                  t.batch_size * experiment.data.max_sequence_length,
                                  start_step=start_step),
+        keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch",
+                                         delete_checkpoint=False),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
         training.ReseedDropout(),
     ]
@@ -189,7 +191,7 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
 
     encoder.save(os.path.join(run_dir, "encoder.keras"))
     model.save(os.path.join(run_dir, "masked_lm.keras"))
-    records = callbacks[1].records
+    records = callbacks[0].records
     summary = dict(records[-1]) if records else {}
     summary["run_dir"] = run_dir
     return summary
