@@ -326,13 +326,17 @@ def _initial_encoder(experiment: FinetuneExperiment, train: Examples, run_dir: s
     return tokenizer, BertEncoder.from_encoder_config(config)
 
 
+def encoder_config_of(encoder) -> EncoderConfig:
+    """The `EncoderConfig` a built `BertEncoder` was made from."""
+    return EncoderConfig(**{k: getattr(encoder, k) for k in dataclasses.asdict(EncoderConfig())})
+
+
 def with_dropout(encoder, rate: float):
     """The same encoder (config and weights) with dropout `rate` inside it."""
     from tfmask.encoder import BertEncoder
 
-    config = {k: getattr(encoder, k) for k in dataclasses.asdict(EncoderConfig())}
-    config["dropout"] = float(rate)
-    rebuilt = BertEncoder.from_encoder_config(EncoderConfig(**config))
+    config = dataclasses.replace(encoder_config_of(encoder), dropout=float(rate))
+    rebuilt = BertEncoder.from_encoder_config(config)
     rebuilt.set_weights(encoder.get_weights())
     return rebuilt
 
@@ -393,8 +397,7 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     tokenizer, encoder = _initial_encoder(experiment, train, run_dir)
     if t.encoder_dropout is not None and t.encoder_dropout != encoder.dropout:
         encoder = with_dropout(encoder, t.encoder_dropout)
-    experiment.encoder = EncoderConfig(**{
-        k: getattr(encoder, k) for k in dataclasses.asdict(experiment.encoder)})
+    experiment.encoder = encoder_config_of(encoder)
     experiment.tokenizer.vocabulary_size = tokenizer.vocabulary_size
     experiment.labels = list(labels)
     if d.max_sequence_length > experiment.encoder.max_sequence_length:
