@@ -36,10 +36,10 @@ def corpus_files(pattern: str | None) -> tuple[list[str], str]:
         if files:
             return files, pattern
         log(f"--corpus {pattern!r} matches no file: using the embedded corpus")
-    from tfmask import embedded
+    from tfmask import demo
 
     directory = tempfile.mkdtemp(prefix="tfmask_bench_corpus_")
-    files = embedded.write_corpus(directory, seed=0)
+    files = demo.write_corpus(directory, seed=0)
     return files, os.path.join(directory, "*.txt")
 
 
@@ -47,8 +47,8 @@ def build_models(preset: str, vocabulary_size: int, seed: int = 0, dropout: floa
     """(tfmask MaskedLM, keras-hub BertMaskedLM) of the same shape, fp32, same dropout."""
     import keras_hub
 
-    from tfmask.encoder import BertEncoder
-    from tfmask.heads import MaskedLM
+    from tfmask.model.encoder import BertEncoder
+    from tfmask.model.heads import MaskedLM
 
     keras.mixed_precision.set_global_policy("float32")
     cfg = presets.encoder_config(preset, vocabulary_size, max_sequence_length=512,

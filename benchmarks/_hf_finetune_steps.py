@@ -26,7 +26,8 @@ def epoch(args, model, batches, step, optimizer, transformers, torch, np) -> dic
     import sys
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from tfmask import metrics, readers  # pure Python: no TensorFlow import
+    from tfmask.text import readers  # pure Python: no TensorFlow import
+    from tfmask.train import metrics
 
     np.savez(os.path.join(args.out, "classifier_init.npz"),
              weight=model.classifier.weight.detach().numpy(),

@@ -39,7 +39,9 @@ def main() -> None:
     import torch
     import transformers
 
-    from tfmask import metrics, readers  # pure Python modules: no TensorFlow import
+    from tfmask.text import readers  # pure Python modules: no TensorFlow import
+    from tfmask.text.labels import label_vocabulary
+    from tfmask.train import metrics
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -47,7 +49,7 @@ def main() -> None:
     if args.max_train_examples:
         train = train[: args.max_train_examples]
     valid = readers.read_conll(args.valid)
-    labels = readers.label_vocabulary(train)
+    labels = label_vocabulary(train)
     index = {t: i for i, t in enumerate(labels)}
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
     rates = {} if args.dropout is None else {"hidden_dropout_prob": args.dropout,

@@ -17,7 +17,7 @@ keras-hub) unless `--dropout` sets it on the tfmask and hf sides.
   (`pipelines/ner_conll2003.py`, `pipelines/sentiment_sst2.py`) and the budget flags below.
 - keras_hub (sentiment): `keras_hub.models.BertTextClassifier.from_preset(folder)` with its
   own preprocessor (which pads every batch to `--seq-len`) and tfmask's optimizer builder
-  (the same AdamW and schedule). keras-hub has no token classifier (CLARIFICATIONS).
+  (the same AdamW and schedule). keras-hub has no token classifier.
 - hf (NER): transformers' `BertForTokenClassification`, labels on first sub-words, dynamic
   padding, torch AdamW + linear schedule, scored with tfmask.metrics (seqeval's rules), in a
   subprocess (torch and TensorFlow in one process crash). Words beyond `--seq-len` pieces are
@@ -66,10 +66,11 @@ def budget(args, recipe) -> dict:
 
 
 def run_tfmask(args, recipe, b, train, valid) -> dict:
-    from tfmask import checkpoints, finetuning
+    from tfmask.interop import import_checkpoint
+    from tfmask.train import finetuning
 
     work = tempfile.mkdtemp(prefix="tfmask_ft_bench_")
-    checkpoints.import_checkpoint(minilm_folder(), os.path.join(work, "minilm"))
+    import_checkpoint(minilm_folder(), os.path.join(work, "minilm"))
     e = recipe
     e.data.train, e.data.valid, e.data.tfds = train, valid, None
     e.data.max_sequence_length = b["max_sequence_length"]
@@ -102,7 +103,9 @@ def run_keras_hub_sentiment(args, b, train, valid) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from tfmask import metrics, readers, training
+    from tfmask.text import readers
+    from tfmask.train import metrics
+    from tfmask.train.optimizer import build_optimizer
 
     keras.utils.set_random_seed(b["seed"])
     texts, labels, names = readers.read_classification(train)
@@ -115,7 +118,7 @@ def run_keras_hub_sentiment(args, b, train, valid) -> dict:
     model = keras_hub.models.BertTextClassifier.from_preset(
         folder, num_classes=len(names), preprocessor=preprocessor, dropout=0.1)
     steps_per_epoch = -(-len(texts) // b["batch_size"])
-    optimizer = training.build_optimizer(b["learning_rate"], steps_per_epoch * b["epochs"])
+    optimizer = build_optimizer(b["learning_rate"], steps_per_epoch * b["epochs"])
     model.compile(optimizer=optimizer,
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],

@@ -51,12 +51,15 @@ def write_batches(path: str, init: str, train: str, count: int, batch_size: int)
     """The first `count` training batches of tfmask's NER pipeline -> .npz; their widths."""
     import numpy as np
 
-    from tfmask import finetune_data, finetuning, readers, runs
+    from tfmask import runs
+    from tfmask.text import finetuning_data, readers
+    from tfmask.text.labels import label_vocabulary
+    from tfmask.train import finetuning
 
     sentences = readers.read_conll(train)
-    labels = readers.label_vocabulary(sentences)
+    labels = label_vocabulary(sentences)
     index = {t: i for i, t in enumerate(labels)}
-    ds = finetune_data.ner_dataset([s.words for s in sentences],
+    ds = finetuning_data.ner_dataset([s.words for s in sentences],
                                    [[index[t] for t in s.tags] for s in sentences],
                                    runs.load_tokenizer(init), 128, batch_size, shuffle=True,
                                    seed=0)
@@ -77,7 +80,11 @@ def tfmask_model(path: str, init: str, total_steps: int, warmup_steps: int, drop
     import numpy as np
     import tensorflow as tf
 
-    from tfmask import finetuning, runs, training
+    from tfmask import runs
+    from tfmask.model.encoder import with_dropout
+    from tfmask.train import finetuning
+    from tfmask.train.callbacks import quiet_unused_pooler_warning
+    from tfmask.train.optimizer import build_optimizer, compile_model
 
     z = np.load(path)
     batches = [({"token_ids": z[f"ids{i}"], "segment_ids": np.zeros_like(z[f"ids{i}"]),
@@ -89,11 +96,11 @@ def tfmask_model(path: str, init: str, total_steps: int, warmup_steps: int, drop
             {k: spec for k in ("token_ids", "segment_ids", "padding_mask")}, spec,
             tf.TensorSpec([None, None], tf.float32))).cache()
     keras.utils.set_random_seed(0)
-    encoder = finetuning.with_dropout(runs.load_encoder(init), dropout)
+    encoder = with_dropout(runs.load_encoder(init), dropout)
     model = finetuning.build_classifier("ner", encoder, int(z["num_labels"]), dropout)
-    training.quiet_unused_pooler_warning()
-    finetuning._compile(model, training.build_optimizer(1e-4, total_steps, warmup_steps),
-                        jit_compile=False)
+    quiet_unused_pooler_warning()
+    compile_model(model, build_optimizer(1e-4, total_steps, warmup_steps), "accuracy",
+                  jit_compile=False)
     return model, ds
 
 
@@ -131,7 +138,10 @@ def epoch(path: str, init: str, work: str, args) -> dict:
     """One epoch on identical batches from the same classifier start; valid F1 each side."""
     import numpy as np
 
-    from tfmask import finetuning, readers, runs
+    from tfmask import runs
+    from tfmask.text import readers
+    from tfmask.text.examples import Examples
+    from tfmask.train.evaluation import Evaluator
 
     hf = run_hf("epoch", path, work, args)
     count = int(np.load(path)["count"])
@@ -143,9 +153,9 @@ def epoch(path: str, init: str, work: str, args) -> dict:
     seconds = time.perf_counter() - start
     labels = [str(t) for t in np.load(path)["labels"]]
     valid = readers.read_conll(args.valid)
-    examples = finetuning.Examples(args.valid, [s.words for s in valid],
+    examples = Examples(args.valid, [s.words for s in valid],
                                    [[labels.index(t) for t in s.tags] for s in valid])
-    scores = finetuning.Evaluator("ner", examples, labels, runs.load_tokenizer(init), 128)(model)
+    scores = Evaluator("ner", examples, labels, runs.load_tokenizer(init), 128)(model)
     return {"steps": count, "dropout": args.dropout,
             "tfmask": {k: scores[k] for k in ("f1", "precision", "recall")} | {
                 "train_seconds": round(seconds, 1)},
@@ -158,7 +168,7 @@ def epoch(path: str, init: str, work: str, args) -> dict:
 def parity(path: str, init: str, work: str, args) -> dict:
     import numpy as np
 
-    from tfmask import checkpoints
+    from tfmask.interop import build_models, read_checkpoint
 
     hf = run_hf("parity", path, work, args)
     model, ds = tfmask_model(path, init, total_steps=10, warmup_steps=2, dropout=0.0)
@@ -167,8 +177,8 @@ def parity(path: str, init: str, work: str, args) -> dict:
     model.fit(ds, epochs=1, verbose=0, callbacks=[stamps.callback])
     means = stamps.losses  # running means -> each step's loss
     losses = [means[0]] + [(k + 1) * means[k] - k * means[k - 1] for k in range(1, len(means))]
-    reference, _, _ = checkpoints.build_models(
-        checkpoints.read_checkpoint(os.path.join(work, "hf_trained")), strict=False)
+    reference, _, _ = build_models(
+        read_checkpoint(os.path.join(work, "hf_trained")), strict=False)
     ours = {w.path: w.numpy() for w in model.encoder.weights}
     weight_diff = {w.path: float(np.abs(w.numpy() - ours[w.path]).max())
                    for w in reference.weights if not w.path.startswith("pooler")}
@@ -176,8 +186,8 @@ def parity(path: str, init: str, work: str, args) -> dict:
     kernel, bias = model.get_layer("logits").get_weights()
     weight_diff["logits/kernel"] = float(np.abs(kernel - trained["weight"].T).max())
     weight_diff["logits/bias"] = float(np.abs(bias - trained["bias"]).max())
-    init_encoder = {w.path: w.numpy() for w in checkpoints.build_models(
-        checkpoints.read_checkpoint(minilm_folder()))[0].weights}
+    init_encoder = {w.path: w.numpy() for w in build_models(
+        read_checkpoint(minilm_folder()))[0].weights}
     moved = max(float(np.abs(ours[p] - init_encoder[p]).max()) for p in ours
                 if not p.startswith("pooler"))
     worst = max(weight_diff, key=weight_diff.get)
@@ -233,11 +243,11 @@ def main() -> None:
     args.valid = os.path.normpath(os.path.join(SHARED, "conll2003/valid.txt"))
     if not os.path.exists(train):
         sys.exit(f"{train}: not found (the benchmark reads ../shared/data)")
-    from tfmask import checkpoints
+    from tfmask.interop import import_checkpoint
 
     work = tempfile.mkdtemp(prefix="tfmask_vs_hf_")
     init = os.path.join(work, "minilm")
-    checkpoints.import_checkpoint(minilm_folder(), init)
+    import_checkpoint(minilm_folder(), init)
     path = os.path.join(work, "batches.npz")
     widths = write_batches(path, init, train, args.batches, args.batch_size)
     log(f"{len(widths)} batches of {args.batch_size}, padded widths {min(widths)}-"

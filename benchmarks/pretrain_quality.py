@@ -9,11 +9,11 @@ masked-token accuracy on held-out text must be at least what keras-hub's `BertMa
 reaches with the same shape, data and steps.
 
 This script builds what the CLI builds, from an `Experiment` with the CLI's defaults and the
-functions `tfmask pretrain` uses (`pretraining.prepare_vocabulary`, `dataset_kwargs`,
-`source_kwargs`): the vocabulary learned from the training lines (held-out lines excluded),
+functions `tfmask pretrain` uses (`pretraining.prepare_vocabulary`, `dataset_kwargs`): the
+vocabulary learned from the training lines (held-out lines excluded),
 masking 15% with 80/10/10 and `max_predictions` 20, `eval_holdout` 0.01 (lines chosen by hash).
 The first `--steps` training batches are materialised once and fed, in the same order, to both
-models; both get `tfmask.training.build_optimizer` with the CLI's defaults (AdamW, the preset's
+models; both get `tfmask.train.optimizer.build_optimizer` with the CLI's defaults (AdamW, the preset's
 default peak learning rate, 10% warm-up then linear decay, weight decay 0.01, global-norm clip
 1.0), the same loss and weighted metric, dropout 0.1, fp32, the same `jit_compile` and
 `steps_per_execution`, and the same initial weights (same seed, same weight creation order).
@@ -51,7 +51,11 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfmask import data, presets, pretraining, training  # noqa: E402
+from tfmask import presets  # noqa: E402
+from tfmask.text import pretraining_data
+from tfmask.train import pretraining
+from tfmask.train.callbacks import quiet_unused_pooler_warning
+from tfmask.train.optimizer import build_optimizer, compile_model
 from tfmask.config import Experiment  # noqa: E402
 
 
@@ -165,10 +169,8 @@ def main(argv=None) -> int:
         f"{time.perf_counter() - t0:.0f} s)")
 
     kwargs = pretraining.dataset_kwargs(experiment, tokenizer)
-    train_ds = data.pretraining_dataset(
-        **kwargs, **pretraining.source_kwargs(experiment, eval_split=False), training=True)
-    eval_ds = data.pretraining_dataset(
-        **kwargs, **pretraining.source_kwargs(experiment, eval_split=True), training=False)
+    train_ds = pretraining_data.pretraining_dataset(**kwargs, training=True)
+    eval_ds = pretraining_data.pretraining_dataset(**kwargs, training=False, eval_split=True)
     t0 = time.perf_counter()
     train_stacked = stack(list(train_ds.take(t.steps)))
     eval_ds = eval_ds.cache()  # all held-out batches, deterministic masks (last may be short)
@@ -182,12 +184,12 @@ def main(argv=None) -> int:
         t.preset, tokenizer.vocabulary_size, seed=t.seed, dropout=experiment.encoder.dropout)
     models = {"tfmask": tfmask_model, "keras_hub": kh_model}
     for name, model in models.items():
-        optimizer = training.build_optimizer(t.learning_rate, t.steps, t.warmup_steps,
+        optimizer = build_optimizer(t.learning_rate, t.steps, t.warmup_steps,
                                              t.weight_decay, t.clipnorm, t.adam_epsilon)
-        training.compile_masked_lm(model, optimizer, t.jit_compile, t.steps_per_execution)
+        compile_model(model, optimizer, "masked_accuracy", t.jit_compile, t.steps_per_execution)
         log(f"{name}: {common.count_params(model)} trainable params, jit_compile="
             f"{model.jit_compile}, steps_per_execution={model.steps_per_execution}")
-    training.quiet_unused_pooler_warning()
+    quiet_unused_pooler_warning()
 
     wall = {name: 0.0 for name in models}
     chunk_seconds = {name: [] for name in models}

@@ -1,9 +1,9 @@
 """MLM pretraining throughput: tfmask's MaskedLM vs keras-hub's BertMaskedLM, same batches.
 
-One vocabulary and one tfmask pipeline (`tfmask.data.pretraining_dataset`); N batches are
+One vocabulary and one tfmask pipeline (`tfmask.text.pretraining_data.pretraining_dataset`); N batches are
 materialised in memory and the *same* tensors feed both models, so neither side pays for the
-input pipeline. Both models get the same optimizer (`tfmask.training.build_optimizer`), loss
-and weighted metric (`tfmask.training.compile_masked_lm`), dropout, `jit_compile` and
+input pipeline. Both models get the same optimizer (`tfmask.train.optimizer.build_optimizer`), loss
+and weighted metric (`tfmask.train.optimizer.compile_model`), dropout, `jit_compile` and
 `steps_per_execution`, in fp32. Training throughput is the median over `--windows` windows of
 `--steps` steps each, after `--warmup` steps; the two models alternate window by window
 (A B, B A, A B, ...), so a burst of load on the shared machine hits both.
@@ -33,7 +33,11 @@ from _common import log  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from tfmask import data, presets, tokenization, training  # noqa: E402
+from tfmask import presets  # noqa: E402
+from tfmask.config import DataConfig, MaskingConfig  # noqa: E402
+from tfmask.text import pretraining_data, tokenization
+from tfmask.train.callbacks import quiet_unused_pooler_warning
+from tfmask.train.optimizer import build_optimizer, compile_model
 
 
 def parse_args(argv=None):
@@ -101,11 +105,17 @@ def get_tokenizer(args, files):
     return tokenization.WordPieceTokenizer(vocab)
 
 
+def configs(args, files) -> tuple[DataConfig, MaskingConfig]:
+    """The pipeline's data and masking sections: every line trains (no hold-out)."""
+    return (DataConfig(corpus=list(files), eval_holdout=0.0, max_sequence_length=args.seq_len),
+            MaskingConfig(max_predictions=args.max_predictions))
+
+
 def pipeline_throughput(args, tokenizer, files) -> float:
     """Sequences/s of `pretraining_dataset` from text (median of 3 windows after warm-up)."""
-    ds = data.pretraining_dataset(
-        tokenizer, files, batch_size=args.batch_size, max_sequence_length=args.seq_len,
-        max_predictions=args.max_predictions, seed=args.seed + 1, training=True)
+    ds = pretraining_data.pretraining_dataset(
+        tokenizer, *configs(args, files), batch_size=args.batch_size, seed=args.seed + 1,
+        training=True)
     it = iter(ds)
     for _ in range(5):  # warm-up: start the interleave, fill the shuffle buffer a little
         next(it)
@@ -175,9 +185,9 @@ def main(argv=None) -> int:
     log(f"input pipeline alone: {pipeline:.1f} sequences/s "
         f"({pipeline * args.seq_len:.0f} tokens/s)")
 
-    ds = data.pretraining_dataset(
-        tokenizer, files, batch_size=args.batch_size, max_sequence_length=args.seq_len,
-        max_predictions=args.max_predictions, seed=args.seed, training=True)
+    ds = pretraining_data.pretraining_dataset(
+        tokenizer, *configs(args, files), batch_size=args.batch_size, seed=args.seed,
+        training=True)
     batches = common.materialise(ds, args.cache_batches)
 
     tfmask_model, kh_model, cfg = common.build_models(args.preset, vocabulary_size, args.seed)
@@ -185,12 +195,12 @@ def main(argv=None) -> int:
     total_steps = args.warmup + args.windows * args.steps
     timers = {}
     for name, model in models.items():
-        optimizer = training.build_optimizer(1e-3, total_steps)
-        training.compile_masked_lm(model, optimizer, args.jit_compile, args.steps_per_execution)
+        optimizer = build_optimizer(1e-3, total_steps)
+        compile_model(model, optimizer, "masked_accuracy", args.jit_compile, args.steps_per_execution)
         timers[name] = WindowTimer()
         log(f"{name}: {common.count_params(model)} trainable params, jit_compile="
             f"{model.jit_compile}, steps_per_execution={model.steps_per_execution}")
-    training.quiet_unused_pooler_warning()
+    quiet_unused_pooler_warning()
 
     def run(name, steps):
         models[name].fit(batches, epochs=1, steps_per_epoch=steps, verbose=0,

@@ -37,11 +37,12 @@ import tensorflow as tf  # noqa: E402
 
 
 def load_texts(path: str | None) -> list[str]:
-    from tfmask import embedded, readers
+    from tfmask import demo
+    from tfmask.text import readers
 
     if path is None:
         directory = tempfile.mkdtemp(prefix="tfmask_latency_")
-        path = embedded.write_all(directory, seed=0)["sentiment_dev"]
+        path = demo.write_all(directory, seed=0)["sentiment_dev"]
     if path.endswith((".tsv", ".csv")):
         return readers.read_classification(path)[0]
     with open(path, encoding="utf-8") as fh:
@@ -68,14 +69,17 @@ def python_tokenizer(run_dir: str, max_len: int):
 
         return encode, "huggingface tokenizers (Rust)"
     except ImportError:
-        from tfmask.export import pack
+        from tfmask.text.packing import build_sequences
 
         tokenizer = runs.load_tokenizer(run_dir)
 
         def encode(texts):
-            pieces = tokenizer.tokenize_words(texts).merge_dims(1, 2)[:, : max_len - 2]
-            return {k: v.numpy() for k, v in pack(pieces, tokenizer.cls_id, tokenizer.sep_id,
-                                                 tokenizer.pad_id).items()}
+            pieces = tokenizer.tokenize_words(texts).merge_dims(1, 2)
+            inputs = build_sequences(pieces, cls_token_id=tokenizer.cls_token_id,
+                                     sep_token_id=tokenizer.sep_token_id,
+                                     pad_token_id=tokenizer.pad_token_id,
+                                     max_sequence_length=max_len)
+            return {k: v.numpy() for k, v in inputs.items()}
 
         return encode, "tfmask WordPieceTokenizer (eager)"
 
@@ -114,7 +118,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=10)
     args = p.parse_args()
 
-    from tfmask import export
+    from tfmask.serve import export
 
     base = tempfile.mkdtemp(prefix="tfmask_latency_models_")
     result = export.export(args.run, "bench", base)
@@ -123,7 +127,7 @@ def main() -> None:
         sys.exit("serving_latency compares classifiers: give a fine-tuned sentiment/NER run")
     serve_text = tf.saved_model.load(result["text"]["path"]).signatures["serve_text"]
     texts = load_texts(args.texts)
-    from tfmask.finetuning import load_finetuned
+    from tfmask.train.finetuning import load_finetuned
 
     experiment, model, _ = load_finetuned(args.run)
     encode, tokenizer_name = python_tokenizer(args.run, experiment.data.max_sequence_length)

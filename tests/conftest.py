@@ -27,14 +27,14 @@ def shared_data():
     return os.path.abspath(SHARED_DATA)
 
 
-# --- Shared fine-tuned runs (one per session: CLARIFICATIONS "one tiny end-to-end fixture") ---
+# --- Shared runs, made once per session (one tiny end-to-end fixture, not one per test) ----
 
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     """The embedded NER and sentiment data sets, written once."""
-    from tfmask import embedded
+    from tfmask import demo
 
-    return embedded.write_all(tmp_path_factory.mktemp("embedded"), seed=0)
+    return demo.write_all(tmp_path_factory.mktemp("embedded"), seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +42,7 @@ def ner_run(data_dir, tmp_path_factory):
     """A random bert_tiny NER run on 300 embedded sentences: (run_dir, best metrics,
     experiment). Half-trained on purpose: its mistakes exercise the metrics."""
     from helpers import finetune_experiment
-    from tfmask import finetuning
+    from tfmask.train import finetuning
 
     e = finetune_experiment("ner", data_dir["ner_train"], data_dir["ner_valid"], epochs=2,
                             batch_size=8, learning_rate=2e-3)
@@ -57,7 +57,7 @@ def sentiment_run(data_dir, tmp_path_factory):
     masking augmentation, layer-wise learning-rate decay, length buckets, its own encoder
     dropout."""
     from helpers import finetune_experiment
-    from tfmask import finetuning
+    from tfmask.train import finetuning
 
     e = finetune_experiment("sentiment", data_dir["sentiment_train"],
                             data_dir["sentiment_dev"], epochs=2, freeze_epochs=1,
@@ -67,3 +67,26 @@ def sentiment_run(data_dir, tmp_path_factory):
     e.data.length_buckets = [16, 32]
     run = str(tmp_path_factory.mktemp("sentiment_run"))
     return run, finetuning.finetune(e, run, verbose=0), e
+
+
+@pytest.fixture(scope="session")
+def pretraining_run(tmp_path_factory):
+    """A few steps of bert_tiny MLM on a small written corpus: (run_dir, summary, experiment).
+
+    Enough to write every file a pretraining run writes (encoder.keras, masked_lm.keras,
+    config.json, vocab.txt, history, checkpoints), not to learn anything."""
+    from helpers import write_corpus
+    from tfmask.config import Experiment
+    from tfmask.train.pretraining import pretrain
+
+    root = tmp_path_factory.mktemp("pretraining_run")
+    e = Experiment()
+    e.data.corpus = [write_corpus(str(root / "corpus"), num_lines=200)]
+    e.data.eval_corpus = [write_corpus(str(root / "eval_corpus"), num_lines=40, seed=1)]
+    e.data.max_sequence_length = 32
+    e.tokenizer.vocabulary_size = 120
+    e.train.batch_size = 8
+    e.train.steps = e.train.save_every = 2
+    e.train.eval_steps = 1
+    run = str(root / "run")
+    return run, pretrain(e, run, verbose=0), e

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfmask.tokenization import SPECIAL_TOKENS, WordPieceTokenizer
+from tfmask.text.tokenization import SPECIAL_TOKENS, WordPieceTokenizer
 
 #: A hand-written vocabulary: exact ids in tests come from here, not from a learner.
 TINY_VOCAB = list(SPECIAL_TOKENS) + [
@@ -441,3 +441,190 @@ def finetune_experiment(task, train, valid, **train_fields):
     for k, v in train_fields.items():
         setattr(e.train, k, v)
     return e
+
+
+# --- datasets and exports: the checks STYLE section 8 lists --------------------------------
+
+def _leaves(structure, path=""):
+    """`(path, leaf)` pairs of a nest of dicts, tuples and lists, in a fixed order."""
+    if isinstance(structure, dict):
+        return [p for k in sorted(structure) for p in _leaves(structure[k], f"{path}/{k}")]
+    if isinstance(structure, (tuple, list)):
+        return [p for i, v in enumerate(structure) for p in _leaves(v, f"{path}/{i}")]
+    return [(path or "/", structure)]
+
+
+def _as_lists(value):
+    """A tensor, ragged tensor or array as nested Python lists (so ragged == dense by value)."""
+    if isinstance(value, tf.RaggedTensor):
+        return value.to_list()
+    return np.asarray(value).tolist()
+
+
+def _assert_same_values(a, b, where: str, atol: float) -> None:
+    if isinstance(a, list) or isinstance(b, list):
+        assert isinstance(a, list) and isinstance(b, list) and len(a) == len(b), (
+            f"{where}: {a!r} != {b!r}")
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same_values(x, y, f"{where}[{i}]", atol)
+    elif isinstance(a, float) or isinstance(b, float):
+        assert abs(a - b) <= atol, f"{where}: {a!r} != {b!r}"
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def assert_same_structure_and_values(expected, actual, what: str, atol: float = 1e-6) -> None:
+    """Two nests of (ragged) tensors hold the same keys and, leaf by leaf, the same values."""
+    expected, actual = _leaves(expected), _leaves(actual)
+    assert [p for p, _ in expected] == [p for p, _ in actual], (
+        f"{what}: structure {[p for p, _ in actual]} != {[p for p, _ in expected]}")
+    for (path, e), (_, a) in zip(expected, actual):
+        _assert_same_values(_as_lists(e), _as_lists(a), f"{what} {path}", atol)
+
+
+def model_input_names(model: keras.Model) -> set[str]:
+    """The names of a functional model's inputs (`token_ids`, `segment_ids`, ...)."""
+    inputs = model.input
+    if isinstance(inputs, dict):
+        return set(inputs)
+    return {t.name for t in keras.tree.flatten(inputs)}
+
+
+def assert_dataset_feeds_model(dataset: tf.data.Dataset, model: keras.Model):
+    """`x` of the dataset's elements (the first item of `(x, y, sample_weight)`, or the element
+    itself) has exactly the model's input names, and the model runs on one batch of it.
+
+    Returns the model's output on that batch.
+    """
+    spec = dataset.element_spec
+    x_spec = spec[0] if isinstance(spec, tuple) else spec
+    assert isinstance(x_spec, dict), f"x is not a dict of named inputs: {x_spec}"
+    assert set(x_spec) == model_input_names(model), (
+        f"dataset keys {sorted(x_spec)} != model inputs {sorted(model_input_names(model))}")
+    batch = next(iter(dataset))
+    x = batch[0] if isinstance(batch, tuple) else batch
+    return model(x, training=False)
+
+
+def run_dataset_test(fn, inputs, model: keras.Model | None = None, *,
+                     unbatched: str | None = "example", atol: float = 1e-6):
+    """One call that checks a function written for `tf.data.Dataset.map`.
+
+    `inputs` is one batch: a (ragged) tensor, array, dict or tuple of them with a leading
+    batch dimension B (a tuple is passed as positional arguments, as `map` does). Three ways
+    of computing the same batch must give the same values (ragged and dense compared by
+    value, floats to `atol`):
+
+      eager            `fn(inputs)` on the whole batch, outside any graph;
+      batched map      `from_tensor_slices(inputs).ragged_batch(B).map(fn)`: the same batch
+                       traced in a tf.data graph;
+      unbatched map    each example mapped on its own, then `ragged_batch(B)`; how depends on
+                       `unbatched`:
+        "example"  `fn` takes one example as well as a batch (e.g. one sentence's words [W]
+                   as well as sentences [S, (W)]);
+        "row"      `fn` takes batches only: each example goes through as a batch of one, and
+                   its row must equal its row of the whole batch (no row sees another);
+        None       `fn` draws per batch (a stateless random op shaped like the batch): a row
+                   alone legitimately differs, so only eager == batched map is checked.
+
+    With a `model`, `fn` returns `x` (or `(x, y, sample_weight)`): the batched dataset's
+    `element_spec` keys of `x` equal the model's input names, and the model runs on it.
+
+    Returns the eager output.
+    """
+    if unbatched not in ("example", "row", None):
+        raise ValueError(f"unbatched must be 'example', 'row' or None, got {unbatched!r}")
+    call = (lambda args: fn(*args)) if isinstance(inputs, tuple) else fn
+    eager = call(inputs)
+    slices = tf.data.Dataset.from_tensor_slices(inputs)
+    size = int(slices.cardinality())
+
+    batched_ds = slices.ragged_batch(size).map(lambda *args: call(
+        args if isinstance(inputs, tuple) else args[0]))
+    assert_same_structure_and_values(eager, batched_ds.get_single_element(),
+                                     "eager vs batched map", atol)
+
+    if unbatched is not None:
+        ragged = [isinstance(leaf, tf.RaggedTensor) for _, leaf in _leaves(inputs)]
+
+        def one(*args):
+            example = args if isinstance(inputs, tuple) else args[0]
+            if unbatched == "example":
+                return call(example)
+            flags = iter(ragged)
+
+            def batch_of_one(t):
+                t = tf.expand_dims(t, 0)
+                return tf.RaggedTensor.from_tensor(t) if next(flags) else t
+
+            out = call(tf.nest.map_structure(batch_of_one, example))
+            return tf.nest.map_structure(lambda t: t[0], out)
+
+        unbatched_out = slices.map(one).ragged_batch(size).get_single_element()
+        assert_same_structure_and_values(eager, unbatched_out, "eager vs unbatched map", atol)
+
+    if model is not None:
+        assert_dataset_feeds_model(batched_ds, model)
+    return eager
+
+
+def run_export_test(export_dir: str, keras_model: keras.Model, inputs: dict,
+                    signatures=None, logits: str = "logits", atol: float = 1e-5) -> dict:
+    """Reloads a SavedModel with `tf.saved_model.load`, calls every signature, and compares
+    it with the Keras model it was exported from.
+
+    Args:
+      export_dir: a SavedModel directory (e.g. `saved_models/NAME/1`).
+      keras_model: the model the export serves.
+      inputs: a value for every input name of every signature, one batch of B rows each:
+        the model's integer inputs (`token_ids`, `segment_ids`, `padding_mask`, and
+        `mask_positions` for fill-mask) and `text` ([B] strings) for string-in signatures. A
+        signature whose input is missing here fails, so every signature gets called.
+      signatures: the exact set of signature names the export must have (None: not checked).
+      logits: the output that holds the model's logits in signatures fed the model's inputs.
+      atol: tolerance of the Keras comparison.
+
+    Checks:
+      - every signature runs, and every output has B rows;
+      - a signature whose inputs are exactly the Keras model's returns `logits` equal to
+        `keras_model(inputs)` (for a dict-output model: every output name both share);
+      - signatures with the same input names return the same outputs (`serving_default` is
+        `serve_text`, or `serve` in an ids-only export).
+
+    Returns:
+      `{signature name: {output name: np.ndarray}}`.
+    """
+    loaded = tf.saved_model.load(export_dir)
+    if signatures is not None:
+        assert set(loaded.signatures) == set(signatures), (
+            f"{export_dir}: signatures {sorted(loaded.signatures)} != {sorted(signatures)}")
+    model_names = model_input_names(keras_model)
+    outputs, by_inputs = {}, {}
+    for name, function in sorted(loaded.signatures.items()):
+        specs = function.structured_input_signature[1]  # {input name: TensorSpec}
+        missing = sorted(set(specs) - set(inputs))
+        assert not missing, f"{export_dir}: signature {name!r} needs inputs {missing}"
+        feed = {k: tf.constant(inputs[k], dtype=spec.dtype) for k, spec in specs.items()}
+        rows = {int(v.shape[0]) for v in feed.values()}
+        assert len(rows) == 1, f"{name}: inputs of different batch sizes {rows}"
+        out = {k: v.numpy() for k, v in function(**feed).items()}
+        bad_rows = {k: v.shape for k, v in out.items() if not v.shape or v.shape[0] not in rows}
+        assert not bad_rows, f"{name}: outputs without {rows} rows: {bad_rows}"
+        outputs[name] = out
+
+        if set(specs) == model_names:
+            expected = keras_model({k: feed[k] for k in model_names}, training=False)
+            if isinstance(expected, dict):
+                shared = sorted(set(expected) & set(out))
+                assert shared, f"{name}: no output in common with the model: {sorted(out)}"
+                pairs = [(k, expected[k]) for k in shared]
+            else:
+                assert logits in out, f"{name}: no {logits!r} output: {sorted(out)}"
+                pairs = [(logits, expected)]
+            for key, value in pairs:
+                np.testing.assert_allclose(out[key], keras.ops.convert_to_numpy(value),
+                                           atol=atol, err_msg=f"{export_dir} {name} {key}")
+        same = by_inputs.setdefault(tuple(sorted(specs)), name)
+        if same != name:
+            assert_same_structure_and_values(outputs[same], out, f"{name} vs {same}", atol=0)
+    return outputs

@@ -17,12 +17,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import (BERT_CONFIG, HEADS, HIDDEN, INTERMEDIATE, LAYERS, POSITIONS, VOCAB, as_tfmask_weights, google_bert_tensors,
-                     hf_state_dict, numpy_bert_forward, write_google_folder, write_hf_folder,
-                     _gelu, _layer_norm)
-from tfmask import checkpoints, runs
-from tfmask.checkpoints import CheckpointError
-from tfmask.tokenization import WordPieceTokenizer
+from helpers import (BERT_CONFIG, HEADS, HIDDEN, INTERMEDIATE, LAYERS, POSITIONS, VOCAB,
+                     as_tfmask_weights, google_bert_tensors, hf_state_dict, numpy_bert_forward,
+                     write_google_folder, write_hf_folder, _gelu, _layer_norm)
+from tfmask import runs
+from tfmask.interop import CheckpointError, build_models, read_checkpoint
+from tfmask.text.tokenization import WordPieceTokenizer
+
 
 def sample_inputs(seed=1):
     rng = np.random.default_rng(seed)
@@ -70,9 +71,9 @@ def assert_matches_reference(encoder, t, atol=1e-5):
 def test_huggingface_folder_matches_numpy_bert(tmp_path, prefix, layer_norm):
     t = google_bert_tensors()
     state = hf_state_dict(t, prefix, layer_norm)
-    ckpt = checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+    ckpt = read_checkpoint(write_hf_folder(tmp_path, state))
     assert ckpt.format == "huggingface"
-    encoder, masked_lm, report = checkpoints.build_models(ckpt)
+    encoder, masked_lm, report = build_models(ckpt)
     ref = assert_matches_reference(encoder, t)
     assert report["masked_lm_head"] and report["initialized_randomly"] == []
     assert set(report["skipped"]) == {prefix + "embeddings.position_ids",
@@ -91,8 +92,7 @@ def test_masked_lm_checkpoint_without_pooler_reports_random_pooler(tmp_path):
     del state["bert.pooler.dense.weight"], state["bert.pooler.dense.bias"]
     state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"]
     state["cls.predictions.decoder.bias"] = state["cls.predictions.bias"]
-    _, masked_lm, report = checkpoints.build_models(
-        checkpoints.read_checkpoint(write_hf_folder(tmp_path, state)))
+    _, masked_lm, report = build_models(read_checkpoint(write_hf_folder(tmp_path, state)))
     assert masked_lm is not None
     assert report["initialized_randomly"] == ["bert/pooler/dense/kernel",
                                               "bert/pooler/dense/bias"]
@@ -104,7 +104,7 @@ def test_untied_decoder_is_refused(tmp_path):
     state["cls.predictions.decoder.weight"] = state["bert.embeddings.word_embeddings.weight"] + 1
     with pytest.raises(CheckpointError, match="cls.predictions.decoder.weight differs from "
                                               "bert.embeddings.word_embeddings.weight"):
-        checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+        read_checkpoint(write_hf_folder(tmp_path, state))
 
 
 def test_bf16_safetensors_are_read(tmp_path):
@@ -115,7 +115,7 @@ def test_bf16_safetensors_are_read(tmp_path):
     state = {k: tf.cast(v, tf.bfloat16) if v.dtype.is_floating else v for k, v in state.items()}
     directory = write_hf_folder(tmp_path, {"dummy": np.zeros(1, np.float32)})
     save_file(state, os.path.join(directory, "model.safetensors"))
-    encoder, masked_lm, _ = checkpoints.build_models(checkpoints.read_checkpoint(directory))
+    encoder, masked_lm, _ = build_models(read_checkpoint(directory))
     assert masked_lm is None
     word = encoder.get_layer("token_embedding").embeddings.numpy()
     expected = tf.cast(tf.cast(t["bert/embeddings/word_embeddings"], tf.bfloat16), tf.float32)
@@ -129,7 +129,7 @@ def test_pytorch_bin_without_torch_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # what `import torch` sees without torch
     with pytest.raises(CheckpointError, match=r"pytorch_model.bin: reading a PyTorch pickle "
                                               r"needs torch"):
-        checkpoints.read_checkpoint(directory)
+        read_checkpoint(directory)
 
 
 def test_pytorch_bin_is_read_when_torch_is_installed(tmp_path):
@@ -148,8 +148,8 @@ def test_pytorch_bin_is_read_when_torch_is_installed(tmp_path):
               "torch.save(state, sys.argv[2])\n")
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "state.npz"),
                     os.path.join(bin_dir, "pytorch_model.bin")], check=True, capture_output=True)
-    from_bin = checkpoints.read_checkpoint(bin_dir)
-    from_safetensors = checkpoints.read_checkpoint(safetensors_dir)
+    from_bin = read_checkpoint(bin_dir)
+    from_safetensors = read_checkpoint(safetensors_dir)
     assert set(from_bin.tensors) == set(from_safetensors.tensors)
     for name, value in from_bin.tensors.items():
         np.testing.assert_array_equal(value, from_safetensors.tensors[name], err_msg=name)
@@ -157,10 +157,10 @@ def test_pytorch_bin_is_read_when_torch_is_installed(tmp_path):
 
 def test_casing_comes_from_tokenizer_config_or_the_vocabulary(tmp_path):
     state = hf_state_dict(google_bert_tensors())
-    cased = checkpoints.read_checkpoint(write_hf_folder(
+    cased = read_checkpoint(write_hf_folder(
         tmp_path / "a", state, tokenizer_config={"do_lower_case": False}))
     assert cased.lower_case is False
-    inferred = checkpoints.read_checkpoint(write_hf_folder(tmp_path / "b", state))
+    inferred = read_checkpoint(write_hf_folder(tmp_path / "b", state))
     assert inferred.lower_case is True  # TINY_VOCAB has no upper-case token
     assert any("inferred from vocab.txt" in n for n in inferred.notes)
 
@@ -170,9 +170,9 @@ def test_casing_comes_from_tokenizer_config_or_the_vocabulary(tmp_path):
 def test_shape_mismatch_names_the_tensor_and_both_shapes(tmp_path):
     state = hf_state_dict(google_bert_tensors())
     state["bert.encoder.layer.1.attention.self.query.weight"] = np.zeros((6, HIDDEN), np.float32)
-    ckpt = checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+    ckpt = read_checkpoint(write_hf_folder(tmp_path, state))
     with pytest.raises(CheckpointError) as e:
-        checkpoints.build_models(ckpt)
+        build_models(ckpt)
     assert ("bert.encoder.layer.1.attention.self.query.weight (= bert/encoder/layer_1/attention/"
             "self/query/kernel): expected shape [8, 8], found [8, 6] (stored as [6, 8], "
             "[out, in], in the source)") in str(e.value)
@@ -183,20 +183,20 @@ def test_missing_tensor_is_listed(tmp_path):
     del state["bert.encoder.layer.0.output.LayerNorm.bias"]
     with pytest.raises(CheckpointError, match=r"missing bert/encoder/layer_0/output/LayerNorm/"
                                               r"beta, expected shape \[8\]"):
-        checkpoints.build_models(checkpoints.read_checkpoint(write_hf_folder(tmp_path, state)))
+        build_models(read_checkpoint(write_hf_folder(tmp_path, state)))
 
 
 def test_unknown_tensors_are_listed_and_strict_refuses_them(tmp_path):
     state = hf_state_dict(google_bert_tensors())
     state["bert.encoder.layer.0.attention.self.rotary.weight"] = np.zeros(4, np.float32)
     state["adapter.down.weight"] = np.zeros(4, np.float32)
-    ckpt = checkpoints.read_checkpoint(write_hf_folder(tmp_path, state))
+    ckpt = read_checkpoint(write_hf_folder(tmp_path, state))
     assert ckpt.unknown == ["adapter.down.weight",
                             "bert.encoder.layer.0.attention.self.rotary.weight"]
     with pytest.raises(CheckpointError, match=r"2 tensors match no BERT weight.*\n  "
                                               r"adapter.down.weight\n  bert.encoder.layer.0"):
-        checkpoints.build_models(ckpt)
-    _, _, report = checkpoints.build_models(ckpt, strict=False)
+        build_models(ckpt)
+    _, _, report = build_models(ckpt, strict=False)
     assert report["unknown"] == ckpt.unknown
 
 
@@ -206,7 +206,7 @@ def test_layers_beyond_the_config_are_an_error(tmp_path):
     state = hf_state_dict({**t, **extra})
     with pytest.raises(CheckpointError, match=r"tensors beyond what the config declares "
                                               r"\(2 layers\): bert.encoder.layer.2"):
-        checkpoints.build_models(checkpoints.read_checkpoint(write_hf_folder(tmp_path, state)))
+        build_models(read_checkpoint(write_hf_folder(tmp_path, state)))
 
 
 def test_vocabulary_size_is_checked_against_the_embedding(tmp_path):
@@ -214,7 +214,7 @@ def test_vocabulary_size_is_checked_against_the_embedding(tmp_path):
     directory = write_hf_folder(tmp_path, state, vocab=VOCAB[:-1])
     with pytest.raises(CheckpointError, match=rf"vocab.txt has {len(VOCAB) - 1} tokens but the "
                                               rf"config declares vocab_size {len(VOCAB)}"):
-        checkpoints.build_models(checkpoints.read_checkpoint(directory))
+        build_models(read_checkpoint(directory))
 
 
 @pytest.mark.parametrize("change,message", [
@@ -227,21 +227,21 @@ def test_unsupported_configs_are_refused_with_the_file(tmp_path, change, message
     directory = write_hf_folder(tmp_path, hf_state_dict(google_bert_tensors()),
                                 config={**BERT_CONFIG, **change})
     with pytest.raises(CheckpointError, match=rf"config.json: {message}"):
-        checkpoints.read_checkpoint(directory)
+        read_checkpoint(directory)
 
 
 def test_not_a_checkpoint_folder(tmp_path):
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(CheckpointError, match=r"not a BERT checkpoint folder .* found "
                                               r"\['notes.txt'\]"):
-        checkpoints.read_checkpoint(str(tmp_path))
+        read_checkpoint(str(tmp_path))
 
 
 def test_hf_handle_offline_says_so():
     with pytest.raises(CheckpointError, match=r"hf://no-such-org/no-such-model: (downloading "
                                               r"needs the huggingface_hub package|could not "
                                               r"download .* Offline\?)"):
-        checkpoints.read_checkpoint("hf://no-such-org/no-such-model")
+        read_checkpoint("hf://no-such-org/no-such-model")
 
 
 # --- original google-research/bert checkpoints ----------------------------------------------
@@ -252,14 +252,14 @@ def test_google_bert_checkpoint_round_trip(tmp_path):
     for name in ("bert/embeddings/word_embeddings", "bert/pooler/dense/kernel"):
         optimizer_state[name + "/adam_m"] = np.zeros_like(t[name])
         optimizer_state[name + "/adam_v"] = np.zeros_like(t[name])
-    ckpt = checkpoints.read_checkpoint(write_google_folder(tmp_path, t, optimizer_state))
+    ckpt = read_checkpoint(write_google_folder(tmp_path, t, optimizer_state))
     assert ckpt.format == "tf_checkpoint"
     # google-research/bert's gelu is the tanh approximation: the import must keep it.
     assert ckpt.encoder_config.activation == "gelu_approximate"
     assert ckpt.skipped["global_step"] == "optimizer state"
     assert ckpt.skipped["bert/pooler/dense/kernel/adam_m"] == "optimizer state"
     assert ckpt.skipped["cls/seq_relationship/output_weights"].startswith("next-sentence")
-    encoder, masked_lm, _ = checkpoints.build_models(ckpt)
+    encoder, masked_lm, _ = build_models(ckpt)
     for w in encoder.weights:  # every weight is the checkpoint's, per-head reshapes included
         np.testing.assert_array_equal(w.numpy(), as_tfmask_weights(t)[w.path])
     inputs = sample_inputs()
@@ -273,8 +273,8 @@ def test_google_bert_checkpoint_round_trip(tmp_path):
 
 def test_same_weights_give_the_same_encoder_from_every_format(tmp_path):
     t = google_bert_tensors()
-    from_tf = checkpoints.read_checkpoint(write_google_folder(tmp_path / "tf", t))
-    from_hf = checkpoints.read_checkpoint(write_hf_folder(tmp_path / "hf", hf_state_dict(t)))
+    from_tf = read_checkpoint(write_google_folder(tmp_path / "tf", t))
+    from_hf = read_checkpoint(write_hf_folder(tmp_path / "hf", hf_state_dict(t)))
     assert set(from_tf.tensors) == set(from_hf.tensors)
     for name, value in from_tf.tensors.items():
         np.testing.assert_array_equal(value, from_hf.tensors[name], err_msg=name)
@@ -293,9 +293,9 @@ def test_keras_hub_preset_folder(tmp_path):
     tokenizer = keras_hub.models.BertTokenizer(vocabulary=VOCAB, lowercase=True)
     backbone.save_to_preset(str(tmp_path))
     tokenizer.save_to_preset(str(tmp_path))
-    ckpt = checkpoints.read_checkpoint(str(tmp_path))
+    ckpt = read_checkpoint(str(tmp_path))
     assert ckpt.format == "keras_hub" and ckpt.vocab == VOCAB and ckpt.lower_case
-    encoder, masked_lm, report = checkpoints.build_models(ckpt)
+    encoder, masked_lm, report = build_models(ckpt)
     assert masked_lm is None and report["initialized_randomly"] == []
     inputs = sample_inputs()
     theirs = backbone(inputs)
@@ -309,7 +309,7 @@ def test_keras_hub_preset_folder(tmp_path):
 def test_unknown_preset_name_lists_the_known_ones():
     with pytest.raises(CheckpointError, match=r"no_such_preset: no such folder, and not a "
                                               r"keras-hub BERT preset \(known: .*bert_base_en"):
-        checkpoints.read_checkpoint("no_such_preset")
+        read_checkpoint("no_such_preset")
 
 
 # --- the run directory and the CLI ----------------------------------------------------------
@@ -366,9 +366,9 @@ def minilm_folder():
 def _batch(tokenizer, sentences):
     pieces = tokenizer.tokenize_words(sentences).merge_dims(1, 2)
     n = len(sentences)
-    ids = tf.concat([tf.fill([n, 1], tokenizer.cls_id), pieces, tf.fill([n, 1], tokenizer.sep_id)],
-                    axis=1)
-    token_ids = ids.to_tensor(tokenizer.pad_id).numpy()
+    ids = tf.concat([tf.fill([n, 1], tokenizer.cls_token_id), pieces,
+                     tf.fill([n, 1], tokenizer.sep_token_id)], axis=1)
+    token_ids = ids.to_tensor(tokenizer.pad_token_id).numpy()
     mask = tf.ones_like(ids).to_tensor(0).numpy()
     return {"token_ids": token_ids, "segment_ids": np.zeros_like(token_ids),
             "padding_mask": mask}
@@ -395,7 +395,7 @@ def test_minilm_import_matches_keras_hub_backbone(minilm_folder, tmp_path):
     ours = np.asarray(runs.load_encoder(out)(inputs)["sequence_output"])
     assert np.abs(ours - theirs)[keep].max() <= 1e-4
 
-    faithful, _, _ = checkpoints.build_models(checkpoints.read_checkpoint(minilm_folder))
+    faithful, _, _ = build_models(read_checkpoint(minilm_folder))
     assert faithful.activation == "gelu"
     exact = np.asarray(faithful(inputs)["sequence_output"])
     reference = numpy_bert_forward({w.path: w.numpy() for w in faithful.weights},
@@ -412,13 +412,13 @@ def _has_marks(text: str) -> bool:
 
 def test_minilm_token_ids_match_keras_hub_tokenizer(minilm_folder):
     """Same ids as keras-hub's `BertTokenizer` on the same vocabulary, except where keras-hub
-    does not strip combining marks ("Café" and "です" -> [UNK], see CLARIFICATIONS); there
-    tfmask must give the checkpoint's own tokenizer's ids (HF `tokenizers`)."""
+    does not strip combining marks ("Café" and "です" -> [UNK]); there tfmask must give the
+    checkpoint's own tokenizer's ids (HF `tokenizers`)."""
     import keras_hub
     tokenizers = pytest.importorskip("tokenizers")
 
     ckpt_tokenizer = WordPieceTokenizer(
-        checkpoints.read_checkpoint(minilm_folder).vocab, lower_case=True)
+        read_checkpoint(minilm_folder).vocab, lower_case=True)
     theirs = keras_hub.models.BertTokenizer.from_preset(minilm_folder)
     reference = tokenizers.Tokenizer.from_file(os.path.join(minilm_folder, "tokenizer.json"))
     reference.no_padding()
@@ -429,7 +429,7 @@ def test_minilm_token_ids_match_keras_hub_tokenizer(minilm_folder):
         kh = np.asarray(theirs(sentence)).tolist()
         assert ours == reference.encode(sentence, add_special_tokens=False).ids, sentence
         if _has_marks(sentence):
-            assert ckpt_tokenizer.unk_id in kh and ours != kh
+            assert ckpt_tokenizer.unk_token_id in kh and ours != kh
             differing.append(sentence)
         else:
             assert ours == kh, sentence
@@ -443,8 +443,8 @@ def test_minilm_matches_huggingface_transformers(minilm_folder, tmp_path):
                            capture_output=True)
     if probe.returncode:
         pytest.skip("transformers + torch not installed (optional oracle)")
-    encoder, _, _ = checkpoints.build_models(checkpoints.read_checkpoint(minilm_folder))
-    inputs = _batch(WordPieceTokenizer(checkpoints.read_checkpoint(minilm_folder).vocab),
+    encoder, _, _ = build_models(read_checkpoint(minilm_folder))
+    inputs = _batch(WordPieceTokenizer(read_checkpoint(minilm_folder).vocab),
                     SENTENCES)
     np.save(tmp_path / "ids.npy", inputs["token_ids"])
     np.save(tmp_path / "mask.npy", inputs["padding_mask"])

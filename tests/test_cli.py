@@ -53,7 +53,7 @@ def test_pretrain_run_directory(corpus, tmp_path):
     assert "Results in" in result.stdout
 
     # Later commands load the encoder from the run directory.
-    from tfmask.pretraining import load_encoder
+    from tfmask.runs import load_encoder
 
     encoder = load_encoder(out)
     assert encoder.num_layers == 2 and encoder.hidden_dim == 128
@@ -67,7 +67,7 @@ def test_pretrain_run_directory(corpus, tmp_path):
 
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted_run(corpus, tmp_path):
-    """CLARIFICATIONS: poll for checkpoint N, SIGKILL, re-run: resumes strictly between 0 and
+    """Poll for checkpoint N (no random timing), SIGKILL, re-run: resumes strictly between 0 and
     the total and ends, under op determinism, with the weights of an uninterrupted run."""
     steps, every = 40, 5
     reference = str(tmp_path / "reference")
@@ -100,7 +100,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(corpus, tmp_path):
     start = int(resumed.stdout.split("from step ")[1].split()[0])
     assert 0 < start < steps
 
-    from tfmask.pretraining import load_encoder
+    from tfmask.runs import load_encoder
 
     a, b = load_encoder(reference), load_encoder(out)
     for wa, wb in zip(a.get_weights(), b.get_weights()):

@@ -9,7 +9,7 @@ from helpers import constructor_params
 from tfmask import presets
 from tfmask.config import (DataConfig, EncoderConfig, Experiment, MaskingConfig, TokenizerConfig,
                            TrainConfig, apply_overrides)
-from tfmask.encoder import BertEncoder
+from tfmask.model.encoder import BertEncoder
 
 
 def _non_default_experiment() -> Experiment:

@@ -5,13 +5,16 @@ sequence can be decoded back into the lines it holds: that checks hold-out split
 boundaries and that no text is lost, without trusting the pipeline's own bookkeeping.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from tfmask import data
-from tfmask.tokenization import SPECIAL_TOKENS, WordPieceTokenizer
+from tfmask.config import DataConfig, MaskingConfig
+from tfmask.text import pretraining_data
+from tfmask.text.tokenization import SPECIAL_TOKENS, WordPieceTokenizer
 
 NUM_MARKERS = 2000
 FILLERS = [f"w{i}" for i in range(40)] + ["un", "##able", "."]
@@ -57,10 +60,21 @@ def tokenizer():
     return WordPieceTokenizer(VOCAB)
 
 
-def build(tokenizer, files, **kwargs):
-    kwargs = {"batch_size": B, "max_sequence_length": L, "max_predictions": P,
-              "shuffle_buffer": 100, **kwargs}
-    return data.pretraining_dataset(tokenizer, files, **kwargs)
+DATA_FIELDS = {f.name for f in dataclasses.fields(DataConfig)}
+
+
+def build(tokenizer, files, *, batch_size=B, seed=0, training=True, start_step=0,
+          eval_split=False, **fields):
+    """The pipeline over `files`; `fields` are `DataConfig` or `MaskingConfig` fields
+    (defaults: L, P, a 100-sequence shuffle buffer, nothing held out)."""
+    data = {"max_sequence_length": L, "shuffle_buffer": 100, "eval_holdout": 0.0}
+    masking = {"max_predictions": P}
+    for name, value in fields.items():
+        (data if name in DATA_FIELDS else masking)[name] = value
+    return pretraining_data.pretraining_dataset(
+        tokenizer, DataConfig(corpus=list(files), **data), MaskingConfig(**masking),
+        batch_size=batch_size, seed=seed, training=training, start_step=start_step,
+        eval_split=eval_split)
 
 
 def take(ds, n):
@@ -139,10 +153,10 @@ def test_batches_and_global_weight_normalisation(tokenizer, train):
     for x, y, w in train[1]:
         assert set(np.unique(x["padding_mask"])) <= {0, 1}
         ids, padding = x["token_ids"], x["padding_mask"].astype(bool)
-        assert np.all(ids[:, 0] == tokenizer.cls_id)
+        assert np.all(ids[:, 0] == tokenizer.cls_token_id)
         lengths = padding.sum(axis=1)
-        assert np.all(ids[np.arange(B), lengths - 1] == tokenizer.sep_id)
-        assert np.all(ids[~padding] == tokenizer.pad_id)
+        assert np.all(ids[np.arange(B), lengths - 1] == tokenizer.sep_token_id)
+        assert np.all(ids[~padding] == tokenizer.pad_token_id)
         assert not x["segment_ids"].any()
         # Unused slots: position 0, id 0, weight exactly 0; used slots share one weight.
         used = w > 0
@@ -177,7 +191,7 @@ def test_mask_seed_changes_every_step(tokenizer, tmp_path):
     line = "m0 " + " ".join(f"w{i}" for i in range(25))
     path = tmp_path / "same.txt"
     path.write_text("\n\n".join([line] * 12) + "\n", encoding="utf-8")
-    batches = take(build(tokenizer, [str(path)], packing_mode="one_line"), 6)
+    batches = take(build(tokenizer, [str(path)], packing="one_line"), 6)
     originals = {unmasked(batch).tobytes() for batch in batches}
     assert len(originals) == 1
     masks = [batch[0]["mask_positions"].tobytes() for batch in batches]
@@ -235,7 +249,7 @@ def test_evaluation_pass_is_complete_and_deterministic(tokenizer, corpus, eval_b
 
 def test_one_line_packing(tokenizer, corpus):
     files, docs = corpus
-    ds = build(tokenizer, files[:1], training=False, packing_mode="one_line")
+    ds = build(tokenizer, files[:1], training=False, packing="one_line")
     sequences = rows(tokenizer, take(ds, -1))
     first_file = line_table(docs[:8])
     # Every line fits in L - 2 = 30 pieces, so one sequence per line.
@@ -246,24 +260,24 @@ def test_one_line_packing(tokenizer, corpus):
 def test_holdout_split_shares_no_line(tokenizer, corpus):
     files, docs = corpus
     table = line_table(docs)
-    kwargs = {"training": False, "holdout": 0.3}
+    kwargs = {"training": False, "eval_holdout": 0.3}
     held = {m for m, _ in all_lines(tokenizer, take(
-        build(tokenizer, files, heldout_split=True, **kwargs), -1))}
+        build(tokenizer, files, eval_split=True, **kwargs), -1))}
     train = {m for m, _ in all_lines(tokenizer, take(
-        build(tokenizer, files, heldout_split=False, **kwargs), -1))}
+        build(tokenizer, files, eval_split=False, **kwargs), -1))}
     assert not held & train
     assert held | train == set(table)
     assert 0.15 < len(held) / len(table) < 0.45
     # The repeated, shuffled training stream never shows a held-out line either.
     seen = {m for m, _ in all_lines(tokenizer, take(
-        build(tokenizer, files, holdout=0.3), 30))}
+        build(tokenizer, files, eval_holdout=0.3), 30))}
     assert seen <= train and len(seen) > 0.9 * len(train)
 
 
 def test_whole_word_masking_in_pipeline(tokenizer, corpus):
     un, able = tokenizer.vocab.index("un"), tokenizer.vocab.index("##able")
     pairs = 0
-    for batch in take(build(tokenizer, corpus[0][1:2], masking_strategy="whole_word",
+    for batch in take(build(tokenizer, corpus[0][1:2], strategy="whole_word",
                             max_predictions=10, selection_rate=0.3), 20):
         x, y, w = batch
         original = unmasked(batch)
@@ -281,24 +295,28 @@ def test_expand_globs(tmp_path):
         (tmp_path / name).write_text("x\n")
     (tmp_path / "sub").mkdir()
     pattern = str(tmp_path / "*.txt")
-    assert data.expand_globs([pattern, str(tmp_path / "a.txt")]) == [
+    assert pretraining_data.expand_globs([pattern, str(tmp_path / "a.txt")]) == [
         str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
     missing = str(tmp_path / "nothing_*.txt")
     with pytest.raises(FileNotFoundError, match="nothing_"):
-        data.expand_globs([pattern, missing])
+        pretraining_data.expand_globs([pattern, missing])
     with pytest.raises(FileNotFoundError, match="sub"):  # a directory is not a file
-        data.expand_globs([str(tmp_path / "sub")])
+        pretraining_data.expand_globs([str(tmp_path / "sub")])
 
 
 def test_argument_errors(tokenizer, corpus):
+    def dataset(**data):
+        return pretraining_data.pretraining_dataset(tokenizer, DataConfig(**data),
+                                                    MaskingConfig(), batch_size=B)
+
     with pytest.raises(ValueError, match="exactly one"):
-        data.pretraining_dataset(tokenizer)
+        dataset()
     with pytest.raises(ValueError, match="exactly one"):
-        data.pretraining_dataset(tokenizer, corpus[0], tfds_name="x:train")
+        dataset(corpus=corpus[0], tfds="x:train")
     with pytest.raises(ValueError, match="max_predictions"):
         build(tokenizer, corpus[0], max_predictions=L + 1)
     with pytest.raises(ValueError, match="NAME:SPLIT"):
-        data.pretraining_dataset(tokenizer, tfds_name="no_split_given")
+        dataset(tfds="no_split_given")
 
 
 # --- TFDS: a real dataset prepared in a temporary data_dir -----------------------------------
@@ -329,9 +347,11 @@ class TfmaskTinyText(tfds.core.GeneratorBasedBuilder):
 def test_tfds_source(tokenizer, tmp_path):
     data_dir = str(tmp_path / "tfds")
     TfmaskTinyText(data_dir=data_dir).download_and_prepare()
-    ds = data.pretraining_dataset(tokenizer, tfds_name="tfmask_tiny_text:train",
-                                  tfds_data_dir=data_dir, training=False, batch_size=B,
-                                  max_sequence_length=L, max_predictions=P)
+    data = DataConfig(tfds="tfmask_tiny_text:train", tfds_data_dir=data_dir, eval_holdout=0.0,
+                      max_sequence_length=L)
+    masking = MaskingConfig(max_predictions=P)
+    ds = pretraining_data.pretraining_dataset(tokenizer, data, masking, training=False,
+                                              batch_size=B)
     sequences = rows(tokenizer, take(ds, -1))
     table = line_table(TFDS_DOCS)
     lines = [line for row in sequences for line in row]
@@ -341,7 +361,43 @@ def test_tfds_source(tokenizer, tmp_path):
     for row in sequences:  # each TFDS example is a document: packing never crosses two
         assert len({table[m][0] for m, _ in row}) == 1
     # The training stream reads it too, with the same batch layout.
-    x, y, w = take(data.pretraining_dataset(
-        tokenizer, tfds_name="tfmask_tiny_text:train", tfds_data_dir=data_dir,
-        batch_size=B, max_sequence_length=L, max_predictions=P, shuffle_buffer=50), 1)[0]
+    x, y, w = take(pretraining_data.pretraining_dataset(
+        tokenizer, dataclasses.replace(data, shuffle_buffer=50), masking, batch_size=B), 1)[0]
     assert x["token_ids"].shape == (B, L) and y.shape == w.shape == (B, P)
+
+
+# --- the shared dataset checks (tests/helpers.py) ---------------------------------------------
+
+def test_pretraining_batches_feed_the_masked_lm(tokenizer, train):
+    """`x` of the pipeline is exactly the MaskedLM's inputs, and the model takes a batch."""
+    from helpers import assert_dataset_feeds_model
+    from tfmask.model import BertEncoder, MaskedLM
+
+    encoder = BertEncoder(vocabulary_size=tokenizer.vocabulary_size, num_layers=1, num_heads=2,
+                          hidden_dim=8, intermediate_dim=16, max_sequence_length=L)
+    logits = assert_dataset_feeds_model(train[0], MaskedLM(encoder))
+    assert tuple(logits.shape) == (B, P, tokenizer.vocabulary_size)
+
+
+def test_pipeline_steps_agree_eagerly_and_in_tf_data(tokenizer):
+    """Tokenize -> [CLS]/[SEP]/pad -> mask, the steps the pipeline maps over batches, give the
+    same tensors eagerly, traced in `map`, and (where rows are independent) row by row."""
+    from helpers import run_dataset_test
+    from tfmask.config import MaskingConfig
+    from tfmask.text import masking, packing
+
+    lines = tf.constant(["m1 w1 w2 unable .", "m2 w3", "", "m3 unable unable w4 w5 w6"])
+    ids, starts = run_dataset_test(tokenizer.pieces_and_word_starts, lines, unbatched="row")
+    features = run_dataset_test(
+        lambda i, s: packing.finalize(i, s, L, tokenizer.cls_token_id, tokenizer.sep_token_id,
+                                      tokenizer.pad_token_id), (ids, starts), unbatched="row")
+    assert features["token_ids"].shape == (4, L)
+    # One seed per batch: a row's mask depends on its batch, so rows are not checked alone.
+    masked = run_dataset_test(
+        lambda f: masking.apply_masking(
+            f, tf.constant([7, 3]), MaskingConfig(strategy="whole_word", selection_rate=0.5,
+                                                  max_predictions=P),
+            vocabulary_size=tokenizer.vocabulary_size, mask_token_id=tokenizer.mask_token_id,
+            special_ids=tokenizer.special_ids),
+        features, unbatched=None)
+    assert np.asarray(masked["mask_weights"]).sum() > 0

@@ -7,8 +7,8 @@ import pytest
 from helpers import (numpy_bert_forward, random_inputs, randomize_weights, run_config_test,
                      run_saving_test)
 from tfmask import presets
-from tfmask.encoder import BertEncoder
-from tfmask.heads import MaskedLM
+from tfmask.model.encoder import BertEncoder
+from tfmask.model.heads import MaskedLM
 
 ENCODER_INPUTS = ("token_ids", "segment_ids", "padding_mask")
 MODEL_BASE_KEYS = {"name", "trainable"}

@@ -14,7 +14,15 @@ import pytest
 import tensorflow as tf
 
 from helpers import google_bert_tensors, hf_state_dict, write_hf_folder
-from tfmask import checkpoints, export, finetune_data, finetuning, metrics, runs
+from tfmask import runs
+from tfmask.interop import import_checkpoint
+from tfmask.serve import audit as op_audit
+from tfmask.serve import export, warmup
+from tfmask.text import finetuning_data
+from tfmask.text.labels import label_codes
+from tfmask.train import metrics
+from tfmask.text.examples import Examples, load_split
+from tfmask.train.evaluation import Evaluator
 
 KINDS = ("sentiment", "ner", "fill_mask")
 
@@ -24,7 +32,7 @@ def fill_mask_run(tmp_path_factory):
     """An imported synthetic BERT with its MLM head: a run `export` turns into fill-mask."""
     root = tmp_path_factory.mktemp("fill_mask")
     source = write_hf_folder(root / "hf", hf_state_dict(google_bert_tensors(seed=2)))
-    checkpoints.import_checkpoint(source, str(root / "run"))
+    import_checkpoint(source, str(root / "run"))
     return str(root / "run")
 
 
@@ -49,7 +57,7 @@ def _serve_text(exported, kind, texts):
 def _keras_model(run_dir, kind):
     if kind == "fill_mask":
         return runs.load_masked_lm(run_dir)
-    return finetuning.load_finetuned(run_dir)[1]
+    return runs.load_finetuned(run_dir)[1]
 
 
 def _random_ids(kind, vocabulary_size, seed=0):
@@ -86,7 +94,7 @@ def test_op_audit(exported, kind):
     assert audit["serve"]["core_ops_only"] and audit["serve"]["tensorflow_text_ops"] == []
     text_ops = set(audit["serve_text"]["tensorflow_text_ops"])
     assert "FastWordpieceTokenizeWithOffsets" in text_ops
-    assert not text_ops & set(export.MISSING_BEFORE_SERVING_2_20)
+    assert not text_ops & set(op_audit.MISSING_BEFORE_SERVING_2_20)
     assert audit["serve_text"]["min_tf_serving"] == "2.20"
     assert not set(audit["serve_text"]["ops"]) & {"PyFunc", "EagerPyFunc", "PyFuncStateless"}
 
@@ -96,8 +104,8 @@ def test_audit_refuses_a_py_function():
     def with_python(text):
         return tf.py_function(lambda t: t, [text], tf.string)
 
-    with pytest.raises(export.ExportError, match=r"signature 'serve_text' calls Python"):
-        export.audit({"serve_text": with_python.get_concrete_function()})
+    with pytest.raises(op_audit.ExportError, match=r"signature 'serve_text' calls Python"):
+        op_audit.audit({"serve_text": with_python.get_concrete_function()})
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -112,7 +120,7 @@ def test_warmup_requests_are_prediction_logs_the_model_answers(exported, kind):
     assert request.model_spec.name == kind
     assert request.model_spec.signature_name == "serving_default"
     texts = tf.make_ndarray(request.inputs["text"])
-    assert [t.decode() for t in texts] == export.WARMUP_TEXTS[kind]
+    assert [t.decode() for t in texts] == warmup.WARMUP_TEXTS[kind]
     out = _serve_text(exported, kind, [t.decode() for t in texts])
     assert all(v.shape[0] == len(texts) for v in out.values())
 
@@ -145,13 +153,13 @@ def test_serve_matches_the_keras_model(exported, kind):
 
 
 def test_sentiment_serve_text_matches_keras_on_python_side_batches(exported, data_dir):
-    from tfmask import readers
+    from tfmask.text import readers
 
     run = exported["runs"]["sentiment"]
-    experiment, model, tokenizer = finetuning.load_finetuned(run)
+    experiment, model, tokenizer = runs.load_finetuned(run)
     texts, labels, _ = readers.read_classification(data_dir["sentiment_dev"])
     texts = texts[:40]
-    ds = finetune_data.classification_dataset(texts, labels[:40], tokenizer,
+    ds = finetuning_data.classification_dataset(texts, labels[:40], tokenizer,
                                               experiment.data.max_sequence_length, 40)
     x, _, _ = next(iter(ds))
     expected = tf.nn.softmax(model(x, training=False)).numpy()
@@ -164,15 +172,15 @@ def test_sentiment_serve_text_matches_keras_on_python_side_batches(exported, dat
 
 def test_ner_serve_text_tags_every_word_as_evaluate_does(exported, data_dir):
     run = exported["runs"]["ner"]
-    experiment, model, tokenizer = finetuning.load_finetuned(run)
-    examples, _ = finetuning.load_split(experiment, data_dir["ner_valid"],
+    experiment, model, tokenizer = runs.load_finetuned(run)
+    examples, _ = load_split(experiment, data_dir["ner_valid"],
                                         labels=experiment.labels)
-    words, labels = examples.texts[:60], examples.labels[:60]
+    words, labels = examples.texts[:60], examples.label_ids[:60]
     # One long sentence (> 126 pieces) so serving goes through overlapping windows too.
     words.append([w for s in examples.texts[60:80] for w in s])
-    labels.append([t for s in examples.labels[60:80] for t in s])
-    long_example = finetuning.Examples("test", words, labels)
-    evaluator = finetuning.Evaluator("ner", long_example, experiment.labels, tokenizer,
+    labels.append([t for s in examples.label_ids[60:80] for t in s])
+    long_example = Examples("test", words, labels)
+    evaluator = Evaluator("ner", long_example, experiment.labels, tokenizer,
                                      experiment.data.max_sequence_length)
     predicted, _ = evaluator.predict(model)
     out = _serve_text(exported, "ner", [" ".join(w) for w in words])
@@ -186,8 +194,8 @@ def test_ner_serve_text_tags_every_word_as_evaluate_does(exported, data_dir):
 
 
 def test_entity_offsets_slice_the_input(exported, data_dir):
-    experiment, _, _ = finetuning.load_finetuned(exported["runs"]["ner"])
-    examples, _ = finetuning.load_split(experiment, data_dir["ner_valid"],
+    experiment, _, _ = runs.load_finetuned(exported["runs"]["ner"])
+    examples, _ = load_split(experiment, data_dir["ner_valid"],
                                         labels=experiment.labels)
     texts = ["Zoë 🍕 東京 " + " ".join(w) for w in examples.texts[:80]]
     out = _serve_text(exported, "ner", texts)
@@ -209,7 +217,7 @@ def test_entity_offsets_slice_the_input(exported, data_dir):
 
 def test_in_graph_entity_chunks_equal_metrics_entity_spans():
     labels = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER", "E-PER", "S-ORG"]
-    prefix, type_ids, types = export._label_codes(labels)
+    prefix, type_ids, types = label_codes(labels)
     rng = np.random.default_rng(0)
     tags = rng.integers(0, len(labels), (200, 12))
     lengths = rng.integers(0, 13, 200)
@@ -235,9 +243,9 @@ def test_fill_mask_serve_text_matches_the_masked_lm(exported):
         for k, segment in enumerate(segments):
             ids += tokenizer.tokenize_words([segment]).merge_dims(1, 2)[0].numpy().tolist()
             if k < len(segments) - 1:
-                ids.append(tokenizer.mask_id)
-        ids = [tokenizer.cls_id] + ids + [tokenizer.sep_id]
-        positions = [p for p, t in enumerate(ids) if t == tokenizer.mask_id]
+                ids.append(tokenizer.mask_token_id)
+        ids = [tokenizer.cls_token_id] + ids + [tokenizer.sep_token_id]
+        positions = [p for p, t in enumerate(ids) if t == tokenizer.mask_token_id]
         if not positions:
             continue
         logits = model({"token_ids": np.array([ids], np.int32),
@@ -295,13 +303,13 @@ def test_ids_export_loads_in_a_process_without_tensorflow_text(exported, tmp_pat
 
 
 def test_predict_cli_in_a_clean_process_agrees_with_evaluate(exported, data_dir, tmp_path):
-    from tfmask import readers
+    from tfmask.text import readers
 
     run = exported["runs"]["sentiment"]
-    experiment, model, tokenizer = finetuning.load_finetuned(run)
+    experiment, model, tokenizer = runs.load_finetuned(run)
     texts, labels, _ = readers.read_classification(data_dir["sentiment_dev"])
     texts, labels = texts[:30], labels[:30]
-    evaluator = finetuning.Evaluator("sentiment", finetuning.Examples("dev", texts, labels),
+    evaluator = Evaluator("sentiment", Examples("dev", texts, labels),
                                      experiment.labels, tokenizer,
                                      experiment.data.max_sequence_length)
     predicted, _ = evaluator.predict(model)
@@ -310,8 +318,8 @@ def test_predict_cli_in_a_clean_process_agrees_with_evaluate(exported, data_dir,
         "import sys\n"
         "from tfmask.cli import main\n"
         "code = main(['predict', sys.argv[1], '--file', sys.argv[2]])\n"
-        "heavy = [m for m in ('keras_hub', 'tfmask.finetuning', 'tfmask.encoder', "
-        "'tfmask.export') if m in sys.modules]\n"
+        "heavy = [m for m in ('keras_hub', 'tfmask.train.finetuning', 'tfmask.text.finetuning_data', "
+        "'tfmask.serve.export') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
         "sys.exit(code)\n")
     done = subprocess.run([sys.executable, "-c", script,
@@ -445,3 +453,58 @@ def test_grpc_client_against_a_prediction_service(exported):
     expected = _serve_text(exported, "sentiment", texts)
     np.testing.assert_allclose(got["probabilities"], expected["probabilities"], atol=1e-6)
     assert got["label"].tolist() == expected["label"].tolist()
+
+
+# --- the shared export check; every .keras file of a run after a bare `import tfmask` ---------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_signature_of_both_exports_reloads_and_matches_keras(exported, kind):
+    from helpers import run_export_test
+
+    run = exported["runs"][kind]
+    model = _keras_model(run, kind)
+    ids = _random_ids(kind, runs.load_tokenizer(run).vocabulary_size)
+    texts = ["the cat [MASK] on the mat .", "Zoë visited Paris .", ""]  # B = 3, as ids
+    served = run_export_test(exported[kind]["text"]["path"], model, {**ids, "text": texts},
+                             signatures={"serving_default", "serve_text", "serve"})
+    ids_only = run_export_test(exported[kind]["ids"]["path"], model, ids,
+                               signatures={"serving_default", "serve"})
+    for key, value in served["serve"].items():  # the two exports serve ids alike
+        np.testing.assert_allclose(ids_only["serve"][key], value, atol=1e-6, err_msg=key)
+    np.testing.assert_allclose(served["serve"]["probabilities"],
+                               tf.nn.softmax(served["serve"]["logits"]).numpy(), atol=1e-6)
+
+
+def test_every_keras_file_of_a_run_loads_after_a_bare_import_tfmask(
+        pretraining_run, ner_run, sentiment_run, fill_mask_run, tmp_path):
+    """`import tfmask` registers every class a `.keras` file names, without loading
+    TensorFlow itself: a new user's `import tfmask, keras; keras.saving.load_model(PATH)`."""
+    from pathlib import Path
+
+    expected = {
+        pretraining_run[0]: {"encoder.keras": "BertEncoder", "masked_lm.keras": "MaskedLM"},
+        fill_mask_run: {"encoder.keras": "BertEncoder", "masked_lm.keras": "MaskedLM"},
+        ner_run[0]: {"model.keras": "TokenClassifier"},
+        sentiment_run[0]: {"model.keras": "SequenceClassifier"},
+    }
+    classes = {}  # every .keras file of each run -> the class it must load as (None: any)
+    for run, names in expected.items():
+        found = {str(p.relative_to(run)): str(p) for p in Path(run).rglob("*.keras")}
+        assert set(names) <= set(found), (run, sorted(found))
+        classes.update({path: names.get(name) for name, path in found.items()})
+    script = (
+        "import sys\n"
+        "import tfmask\n"
+        "early = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
+        "assert not early, f'import tfmask imported {early}'\n"
+        "import keras\n"
+        "for path in sys.argv[1:]:\n"
+        "    print(path, type(keras.saving.load_model(path)).__name__, sep='\\t')\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run([sys.executable, "-c", script, *classes], capture_output=True,
+                          text=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=repo))
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = dict(line.split("\t") for line in done.stdout.splitlines() if "\t" in line)
+    assert set(loaded) == set(classes), done.stdout
+    for path, name in classes.items():
+        assert name is None or loaded[path] == name, (path, loaded[path])

@@ -12,9 +12,10 @@ import pytest
 import tensorflow as tf
 
 from helpers import TINY_VOCAB, tiny_tokenizer
-from tfmask import finetune_data as fd
-from tfmask.encoder import BertEncoder
-from tfmask.tokenization import SPECIAL_TOKENS, WordPieceTokenizer
+from tfmask.text import finetuning_data as fd
+from tfmask.text import masking, packing
+from tfmask.model.encoder import BertEncoder
+from tfmask.text.tokenization import SPECIAL_TOKENS, WordPieceTokenizer
 
 PAD, UNK, CLS, SEP, MASK = range(5)
 
@@ -118,7 +119,7 @@ def test_sentence_windows_docstring_example():
                              [0, 6, 0]]
     assert out["label_weights"] == [[0, 1, 1, 0, 0, 0], [0, 0, 0, 1, 0, 0], [0, 0, 1, 1, 0],
                                     [0, 0], [0, 1, 0]]
-    assert out["word_index"] == [[-1, 0, 1, -1, 2, -1], [-1, 1, -1, 2, 3, -1],
+    assert out["word_ids"] == [[-1, 0, 1, -1, 2, -1], [-1, 1, -1, 2, 3, -1],
                                  [-1, 2, 3, 4, -1], [-1, -1], [-1, 0, -1]]
     assert out["sentence"] == [0, 0, 0, 1, 2]
 
@@ -184,13 +185,13 @@ def check_windows(batches_, counts, labels, max_sequence_length, stride):
         assert x["token_ids"].shape[1] <= max_sequence_length
         for row in range(len(x["token_ids"])):
             n = int(x["padding_mask"][row].sum())
-            ids, word_index = x["token_ids"][row, :n], info["word_index"][row, :n]
+            ids, word_ids = x["token_ids"][row, :n], info["word_ids"][row, :n]
             sentence = int(info["example_index"][row])
             assert ids[0] == CLS and ids[-1] == SEP
             weight_sum[sentence] += w[row].sum()
             # Whole words: every word starts with x (carrying its index and label) and has
             # all its pieces (at most the budget).
-            content, index = ids[1:-1], word_index[1:-1]
+            content, index = ids[1:-1], word_ids[1:-1]
             first = np.nonzero(content == X)[0]
             assert np.all(content[np.setdiff1d(np.arange(len(content)), first)] == Y)
             assert np.all(index[first] >= 0) and np.all(np.delete(index, first) == -1)
@@ -256,7 +257,7 @@ def test_word_longer_than_window(xy_tokenizer):
     rows = [list(r[m == 1]) for r, m in zip(x["token_ids"], x["padding_mask"])]
     assert rows == [[CLS, X, SEP], [CLS, X, Y, Y, Y, SEP], [CLS, X, Y, SEP]]
     np.testing.assert_array_equal(y[w == 1], [1, 2, 3])
-    np.testing.assert_array_equal(info["word_index"][w == 1], [0, 1, 2])
+    np.testing.assert_array_equal(info["word_ids"][w == 1], [0, 1, 2])
     merged = fd.merge_windows(y, info, w, [3])
     np.testing.assert_array_equal(merged[0], [1, 2, 3])
 
@@ -274,7 +275,7 @@ def test_ner_dataset_matches_ner_windows(xy_tokenizer):
 
 
 def test_merge_windows_rejects_missing_or_duplicate_words():
-    info = {"example_index": np.array([0]), "word_index": np.array([[-1, 0, 1, -1]])}
+    info = {"example_index": np.array([0]), "word_ids": np.array([[-1, 0, 1, -1]])}
     pred = np.array([[0, 5, 6, 0]])
     weight = np.array([[0, 1, 1, 0]], np.float32)
     np.testing.assert_array_equal(fd.merge_windows(pred, info, weight, [2])[0], [5, 6])
@@ -355,7 +356,7 @@ def test_element_spec_keys_are_encoder_inputs(xy_tokenizer):
         assert set(spec[0]) == names
         assert all(s.dtype == tf.int32 and s.shape.as_list() == [None, None]
                    for s in spec[0].values())
-    assert set(windows.element_spec[3]) == {"example_index", "word_index"}
+    assert set(windows.element_spec[3]) == {"example_index", "word_ids"}
 
 
 def test_token_classifier_fits_on_ner_dataset(xy_tokenizer):
@@ -379,14 +380,14 @@ def test_token_classifier_fits_on_ner_dataset(xy_tokenizer):
 # ----------------------------------------------------------------------------------------------
 def test_truncate_pieces_512_split():
     ids = tf.RaggedTensor.from_row_lengths(tf.range(600 + 300 + 510), [600, 300, 510])
-    out = fd.truncate_pieces(ids, 510, "head_tail").to_list()
+    out = packing.truncate_pieces(ids, 510, "head_tail").to_list()
     np.testing.assert_array_equal(out[0], list(range(128)) + list(range(600 - 382, 600)))
     np.testing.assert_array_equal(out[1], range(600, 900))  # fits: unchanged
     np.testing.assert_array_equal(out[2], range(900, 1410))
-    head = fd.truncate_pieces(ids, 510, "head").to_list()
+    head = packing.truncate_pieces(ids, 510, "head").to_list()
     np.testing.assert_array_equal(head[0], range(510))
     with pytest.raises(ValueError, match="truncation"):
-        fd.truncate_pieces(ids, 510, "tail")
+        packing.truncate_pieces(ids, 510, "tail")
 
 
 @pytest.mark.parametrize("truncation,expected", [
@@ -432,7 +433,7 @@ def test_mask_augment_rate_and_specials():
     eligible = (x["padding_mask"] == 1) & ~np.isin(x["token_ids"], tok.special_ids)
     n = int(eligible.sum())
     assert n > 4000
-    out = fd.mask_augment(x, 0.15, MASK, tok.special_ids, tf.constant([1, 2]))
+    out = masking.mask_augment(x, 0.15, MASK, tok.special_ids, tf.constant([1, 2]))
     out = {k: np.asarray(v) for k, v in out.items()}
     changed = out["token_ids"] != x["token_ids"]
     assert np.all(out["token_ids"][changed] == MASK)
@@ -442,18 +443,18 @@ def test_mask_augment_rate_and_specials():
     np.testing.assert_array_equal(out["segment_ids"], x["segment_ids"])
     np.testing.assert_array_equal(out["padding_mask"], x["padding_mask"])
     # Deterministic for a seed, different for another.
-    again = fd.mask_augment(x, 0.15, MASK, tok.special_ids, tf.constant([1, 2]))
+    again = masking.mask_augment(x, 0.15, MASK, tok.special_ids, tf.constant([1, 2]))
     np.testing.assert_array_equal(again["token_ids"], out["token_ids"])
-    other = fd.mask_augment(x, 0.15, MASK, tok.special_ids, tf.constant([1, 3]))
+    other = masking.mask_augment(x, 0.15, MASK, tok.special_ids, tf.constant([1, 3]))
     assert not np.array_equal(other["token_ids"], out["token_ids"])
     # Rates 0 and 1 are exact.
-    none = fd.mask_augment(x, 0.0, MASK, tok.special_ids, tf.constant([1, 2]))
+    none = masking.mask_augment(x, 0.0, MASK, tok.special_ids, tf.constant([1, 2]))
     np.testing.assert_array_equal(none["token_ids"], x["token_ids"])
-    full = np.asarray(fd.mask_augment(x, 1.0, MASK, tok.special_ids,
-                                      tf.constant([1, 2]))["token_ids"])
+    full = np.asarray(masking.mask_augment(x, 1.0, MASK, tok.special_ids,
+                                           tf.constant([1, 2]))["token_ids"])
     np.testing.assert_array_equal(full == MASK, eligible | (x["token_ids"] == MASK))
     with pytest.raises(ValueError, match="rate"):
-        fd.mask_augment(x, 1.5, MASK, tok.special_ids, tf.constant([1, 2]))
+        masking.mask_augment(x, 1.5, MASK, tok.special_ids, tf.constant([1, 2]))
 
 
 def test_mask_rate_in_datasets_seeded_and_new_every_epoch(xy_tokenizer):
@@ -492,3 +493,71 @@ def test_mask_rate_in_classification_dataset():
     assert not np.array_equal(first, np.concatenate([x["token_ids"] for x, _, _ in b]))
     assert np.all(first[:, 0] == CLS) and np.all(first[:, -1] == SEP)
     assert 0.35 < (first == MASK).sum() / (20 * 7) < 0.65
+
+
+# ----------------------------------------------------------------------------------------------
+# The shared dataset checks (tests/helpers.py)
+# ----------------------------------------------------------------------------------------------
+def test_word_pieces_of_one_sentence_or_many_agree_eagerly_and_in_tf_data(ner_tokenizer):
+    from helpers import run_dataset_test
+
+    words = tf.ragged.constant([["Visited", "U.S.", "\x00", "Paris"], ["1,000"], [],
+                                ["paris", "visited"]])
+    pieces = run_dataset_test(lambda w: fd.word_pieces(w, ner_tokenizer), words,
+                              unbatched="example")
+    assert pieces.to_list()[0] == [[8, 9], [5, 6, 7, 6], [1], [10]]
+
+
+def test_sequences_agree_eagerly_and_in_tf_data_and_feed_the_encoder():
+    """Single texts and pairs, ragged and padded to `max_sequence_length`: each row is
+    built alone, and the padded inputs are exactly the encoder's."""
+    from helpers import run_dataset_test
+    from tfmask.text import packing
+
+    tok = tiny_tokenizer()
+    first = tok.tokenize_words(["the cat sat on the mat .", "a dog", "unaffable"]).merge_dims(1, 2)
+    second = tok.tokenize_words(["hello", "the big dog sat on a mat", ""]).merge_dims(1, 2)
+    encoder = BertEncoder(vocabulary_size=len(TINY_VOCAB), num_layers=1, num_heads=2,
+                          hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    special = {"cls_token_id": CLS, "sep_token_id": SEP, "pad_token_id": PAD,
+               "max_sequence_length": 9}
+    for truncation in ("head", "head_tail"):
+        run_dataset_test(lambda a: packing.build_sequences(
+            a, truncation=truncation, padding=None, **special), first, unbatched="row")
+    run_dataset_test(lambda a, b: packing.build_sequences(a, b, padding=None, **special),
+                     (first, second), unbatched="row")
+    padded = run_dataset_test(
+        lambda a, b: packing.build_sequences(a, b, padding="max_length", **special),
+        (first, second), unbatched="row", model=encoder)
+    assert padded["token_ids"].shape == (3, 9)
+
+
+def test_mask_augment_agrees_eagerly_and_in_tf_data_and_feeds_the_encoder():
+    from helpers import run_dataset_test
+    from tfmask.text import masking
+
+    x = synthetic_batch(rows=6, length=12)
+    encoder = BertEncoder(vocabulary_size=len(TINY_VOCAB), num_layers=1, num_heads=2,
+                          hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    # One seed per batch: a row's mask depends on its batch, so rows are not checked alone.
+    out = run_dataset_test(lambda x: masking.mask_augment(
+        x, 0.4, MASK, tiny_tokenizer().special_ids, tf.constant([1, 2])), x, model=encoder,
+        unbatched=None)
+    assert np.any(np.asarray(out["token_ids"]) == MASK)
+
+
+def test_builders_feed_the_task_models(xy_tokenizer):
+    """NER batches feed a TokenClassifier and sentiment batches a SequenceClassifier."""
+    from helpers import assert_dataset_feeds_model
+    from tfmask.model import SequenceClassifier, TokenClassifier
+
+    encoder = BertEncoder(vocabulary_size=len(XY_VOCAB), num_layers=1, num_heads=2,
+                          hidden_dim=8, intermediate_dim=16, max_sequence_length=16)
+    words, labels, _ = random_xy_sentences(5, num_sentences=6, max_words=6)
+    ner = fd.ner_dataset(words, labels, xy_tokenizer, 16, 4, mask_rate=0.2)
+    logits = assert_dataset_feeds_model(ner, TokenClassifier(encoder, num_classes=9))
+    assert logits.shape[0] == 4 and logits.shape[-1] == 9  # label ids 1..8
+    sentiment = fd.classification_dataset(["x xy", "xyy x x", "x"], [0, 1, 2], xy_tokenizer,
+                                          16, 2, mask_rate=0.2)
+    logits = assert_dataset_feeds_model(sentiment, SequenceClassifier(encoder, num_classes=3))
+    assert tuple(logits.shape) == (2, 3)

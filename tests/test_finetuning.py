@@ -16,12 +16,18 @@ import pytest
 
 from helpers import (VOCAB, finetune_experiment, google_bert_tensors, hf_state_dict,
                      randomize_weights, write_hf_folder)
-from tfmask import checkpoints, finetuning, readers
+from tfmask.interop import import_checkpoint
+from tfmask.text import readers
+from tfmask.train import finetuning
 from tfmask.cli import main
 from tfmask.config import FinetuneExperiment
-from tfmask.encoder import BertEncoder
-from tfmask.heads import SequenceClassifier, TokenClassifier
-from tfmask.training import build_optimizer, layer_depth
+from tfmask.model.encoder import BertEncoder
+from tfmask.model.heads import SequenceClassifier, TokenClassifier
+from tfmask.train.optimizer import build_optimizer, layer_depth
+from tfmask.text.examples import load_split
+from tfmask.train.evaluation import Evaluator
+from tfmask.model.encoder import with_dropout
+from tfmask import runs
 
 TINY_CONLL = """-DOCSTART- -X- -X- O
 
@@ -74,12 +80,19 @@ def test_heads_shapes_and_saving(cls, count, shape, tmp_path):
     reloaded = keras.saving.load_model(path)
     assert type(reloaded) is cls and reloaded.dropout == 0.2
     np.testing.assert_allclose(reloaded(_inputs()), out, atol=1e-6)
-    assert set(model.get_config()) == {"name", "trainable", "encoder", "dropout",
-                                       "num_labels" if cls is TokenClassifier else "num_classes"}
+    assert set(model.get_config()) == {"name", "trainable", "encoder", "dropout", "num_classes"}
+
+
+def test_token_classifier_reads_the_config_key_of_earlier_files():
+    """`.keras` files of tfmask 0.1 name a TokenClassifier's count `num_labels`."""
+    config = TokenClassifier(_encoder(), 4).get_config()
+    config["num_labels"] = config.pop("num_classes")
+    rebuilt = TokenClassifier.from_config(config)
+    assert rebuilt.num_classes == 4 and rebuilt.output_shape[-1] == 4
 
 
 def test_freezing_takes_effect_only_at_compile():
-    """CLARIFICATIONS: flipping `trainable` after compile changes nothing; `finetune` compiles
+    """Flipping `trainable` after compile changes nothing; `finetune` compiles
     once per phase."""
     model = SequenceClassifier(_encoder(), 2)
     x, y = _inputs(), np.array([0, 1, 0])
@@ -108,7 +121,7 @@ def test_encoder_dropout_override_keeps_the_weights():
     same function at inference, a different amount of noise in training."""
     encoder = _encoder()
     randomize_weights(encoder, stddev=0.3, seed=2)
-    rebuilt = finetuning.with_dropout(encoder, 0.0)
+    rebuilt = with_dropout(encoder, 0.0)
     assert (encoder.dropout, rebuilt.dropout) == (0.1, 0.0)
     x = _inputs()
     # (not bit-equal: without dropout Keras's attention takes its fused dot-product path)
@@ -172,13 +185,13 @@ def test_validation_f1_equals_seqeval(ner_run, data_dir):
     """The metric the callback reports is seqeval's (default mode) on the same predictions."""
     seqeval_metrics = pytest.importorskip("seqeval.metrics")
     run, best, _ = ner_run
-    experiment, model, tokenizer = finetuning.load_finetuned(run)
-    examples, _ = finetuning.load_split(experiment, data_dir["ner_valid"],
+    experiment, model, tokenizer = runs.load_finetuned(run)
+    examples, _ = load_split(experiment, data_dir["ner_valid"],
                                         labels=experiment.labels)
-    evaluator = finetuning.Evaluator("ner", examples, experiment.labels, tokenizer,
+    evaluator = Evaluator("ner", examples, experiment.labels, tokenizer,
                                      experiment.data.max_sequence_length)
     predicted, _ = evaluator.predict(model)
-    true = [[experiment.labels[i] for i in s] for s in examples.labels]
+    true = [[experiment.labels[i] for i in s] for s in examples.label_ids]
     pred = [[experiment.labels[i] for i in s] for s in predicted]
     assert [len(p) for p in pred] == [len(t) for t in true]  # every word labelled once
     assert 0 < best["f1"] < 1  # a half-trained model: errors for the metrics to disagree on
@@ -208,7 +221,7 @@ def test_rerun_resumes_finished_run_and_refuses_other_config(ner_run):
     assert again["f1"] == best["f1"]  # nothing left to train: the same best epoch
     changed = FinetuneExperiment.from_dict(experiment.to_dict())
     changed.train.learning_rate = 1e-4
-    with pytest.raises(finetuning.RunConflictError,
+    with pytest.raises(runs.RunConflictError,
                        match=r"train.learning_rate: 0.002 -> 0.0001"):
         finetuning.finetune(changed, run, verbose=0)
 
@@ -222,7 +235,7 @@ def test_sentiment_run_with_freezing_masking_and_layer_decay(sentiment_run, data
     config = json.load(open(os.path.join(run, "config.json")))
     assert config["train"]["mask_rate"] == 0.15 and config["labels"] == ["0", "1"]
     assert config["encoder"]["dropout"] == 0.05  # --encoder-dropout, recorded and saved
-    assert finetuning.load_finetuned(run)[1].encoder.dropout == 0.05
+    assert runs.load_finetuned(run)[1].encoder.dropout == 0.05
     assert main(["evaluate", run, "--data", data_dir["sentiment_dev"]]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert printed["accuracy"] == best["accuracy"]
@@ -243,14 +256,14 @@ def test_finetune_from_an_imported_checkpoint(tmp_path):
     """--init takes an `tfmask import` run: the classifier starts from the imported encoder."""
     t = google_bert_tensors(seed=4)
     source = write_hf_folder(tmp_path / "hf", hf_state_dict(t))
-    checkpoints.import_checkpoint(source, str(tmp_path / "imported"))
+    import_checkpoint(source, str(tmp_path / "imported"))
     conll = tmp_path / "tiny.conll"
     conll.write_text(TINY_CONLL)
     e = finetune_experiment("ner", str(conll), str(conll), epochs=1, learning_rate=1e-6,
                     init=str(tmp_path / "imported"))
     e.data.max_sequence_length = 16
     finetuning.finetune(e, str(tmp_path / "run"), verbose=0)
-    _, model, tokenizer = finetuning.load_finetuned(str(tmp_path / "run"))
+    _, model, tokenizer = runs.load_finetuned(str(tmp_path / "run"))
     assert tokenizer.vocab == VOCAB
     embeddings = model.encoder.get_layer("token_embedding").embeddings.numpy()
     np.testing.assert_allclose(embeddings, t["bert/embeddings/word_embeddings"], atol=1e-4)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from helpers import run_config_test, run_layer_test
-from tfmask.layers import MaskedLMHead, PositionEmbedding, TransformerBlock
+from tfmask.model.layers import MaskedLMHead, PositionEmbedding, TransformerBlock
 
 B, L, H, V = 2, 6, 16, 11
 

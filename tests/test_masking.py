@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmask import masking, packing
+from tfmask.config import MaskingConfig
+from tfmask.text import masking, packing
 
 VOCAB_SIZE = 1000
 PAD, UNK, CLS, SEP, MASK = 0, 1, 2, 3, 4
@@ -45,9 +46,10 @@ def features():
 
 
 def mask(features, seed=(1, 2), strategy="random", **kwargs):
-    kwargs = {"vocabulary_size": VOCAB_SIZE, "mask_token_id": MASK, "special_ids": SPECIAL,
-              **kwargs}
-    out = masking.apply_masking(features, tf.constant(seed), strategy=strategy, **kwargs)
+    """`kwargs`: other `MaskingConfig` fields."""
+    config = MaskingConfig(strategy=strategy, **kwargs)
+    out = masking.apply_masking(features, tf.constant(seed), config, vocabulary_size=VOCAB_SIZE,
+                                mask_token_id=MASK, special_ids=SPECIAL)
     return {k: v.numpy() for k, v in out.items()}
 
 
@@ -110,7 +112,7 @@ def test_only_selected_positions_change_and_specials_never_selected(features):
     original = features["token_ids"].numpy()
     sel = selected_matrix(out)
     np.testing.assert_array_equal(out["token_ids"][~sel], original[~sel])
-    assert not sel[~features["padding_mask"].numpy()].any()  # padding
+    assert not sel[features["padding_mask"].numpy() == 0].any()  # padding
     assert not sel[:, 0].any()  # [CLS]
     assert not np.isin(original[sel], SPECIAL).any()  # [SEP], [UNK], unused ids
     # The content does hold [UNK] and unused ids, so this is not vacuous.
@@ -203,7 +205,7 @@ def test_seeded(features):
 def test_seeded_in_graph_matches_eager(features):
     small = {k: v[:50] for k, v in features.items()}
     kwargs = {"vocabulary_size": VOCAB_SIZE, "mask_token_id": MASK, "special_ids": SPECIAL}
-    fn = tf.function(lambda f, s: masking.apply_masking(f, s, **kwargs))
+    fn = tf.function(lambda f, s: masking.apply_masking(f, s, MaskingConfig(), **kwargs))
     graph = fn(small, tf.constant([3, 4], tf.int64))
     eager = mask(small, seed=(3, 4))
     for key in eager:

@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from tfmask.metrics import classification_scores, entity_scores, entity_spans
+from tfmask.train.metrics import classification_scores, entity_scores, entity_spans
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 from seqeval.metrics.sequence_labeling import get_entities  # noqa: E402

@@ -1,4 +1,5 @@
-"""Packing: chunking long lines, FULL-SENTENCES / one-line packing, and the final layout.
+"""Packing: chunking long lines, FULL-SENTENCES / one-line packing, and the sequence builder
+(`[CLS] A [SEP] (B [SEP])`, truncation, padding) with its pretraining form `finalize`.
 
 Properties are checked over many random line lengths (seeded NumPy RNG). Piece ids are made
 unique (0, 1, 2, ...) so "concatenation equals the input" also proves order is kept.
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmask import packing
+from tfmask.text import packing
 
 CLS, SEP, PAD = 2, 3, 0
 
@@ -183,7 +184,7 @@ def test_finalize_example():
     assert out["word_ids"].numpy().tolist() == [[-1, 0, 0, 1, -1, -1], [-1] * 6]
     assert out["segment_ids"].numpy().tolist() == [[0] * 6] * 2
     assert out["token_ids"].dtype == tf.int32 and out["segment_ids"].dtype == tf.int32
-    assert out["word_ids"].dtype == tf.int32 and out["padding_mask"].dtype == tf.bool
+    assert out["word_ids"].dtype == tf.int32 and out["padding_mask"].dtype == tf.int32
 
 
 def test_finalize_properties():
@@ -219,7 +220,7 @@ def test_finalize_padding_mask_ignores_pad_id_inside_content():
     # A vocabulary may reuse the pad id (here 7) as an ordinary token.
     ids = tf.ragged.constant([[7, 5, 7]], tf.int32)
     starts = tf.ragged.constant([[True, True, True]])
-    out = packing.finalize(ids, starts, 7, CLS, SEP, pad_id=7)
+    out = packing.finalize(ids, starts, 7, CLS, SEP, pad_token_id=7)
     assert out["token_ids"].numpy().tolist() == [[CLS, 7, 5, 7, SEP, 7, 7]]
     assert out["padding_mask"].numpy().tolist() == [[True] * 5 + [False] * 2]
     assert out["word_ids"].numpy().tolist() == [[-1, 0, 1, 2, -1, -1, -1]]
@@ -230,3 +231,112 @@ def test_finalize_in_graph_with_unknown_batch():
     out = fn(tf.ragged.constant([[9, 9]], tf.int32), tf.ragged.constant([[True, False]]))
     assert out["token_ids"].numpy().tolist() == [[CLS, 9, 9, SEP, 0, 0, 0, 0]]
     assert out["word_ids"].numpy().tolist() == [[-1, 0, 0, -1, -1, -1, -1, -1]]
+
+
+# --- build_sequences ----------------------------------------------------------------------
+
+SPECIALS = {"cls_token_id": CLS, "sep_token_id": SEP, "pad_token_id": PAD}
+
+
+def as_lists(out):
+    return {k: v.to_list() if isinstance(v, tf.RaggedTensor) else v.numpy().tolist()
+            for k, v in out.items()}
+
+
+def test_build_sequences_pair_exact():
+    # L = 8: 5 pieces for A and B. Row 0: (4, 3) -> (3, 2), longest first with B cut on the
+    # tie; row 1 fits; row 2: B is empty.
+    first = tf.ragged.constant([[10, 11, 12, 13], [20], [30, 31]], tf.int32)
+    second = tf.ragged.constant([[40, 41, 42], [50, 51], []], tf.int32)
+    out = as_lists(packing.build_sequences(first, second, max_sequence_length=8, **SPECIALS))
+    assert out["token_ids"] == [[CLS, 10, 11, 12, SEP, 40, 41, SEP],
+                                [CLS, 20, SEP, 50, 51, SEP, PAD, PAD],
+                                [CLS, 30, 31, SEP, SEP, PAD, PAD, PAD]]
+    assert out["segment_ids"] == [[0, 0, 0, 0, 0, 1, 1, 1],
+                                  [0, 0, 0, 1, 1, 1, 0, 0],
+                                  [0, 0, 0, 0, 1, 0, 0, 0]]
+    assert out["padding_mask"] == [[1] * 8, [1] * 6 + [0] * 2, [1] * 5 + [0] * 3]
+
+
+def test_build_sequences_pair_word_ids_and_extras():
+    # Words of B continue after those of A; an extra value travels with its piece.
+    first = {"token_ids": tf.ragged.constant([[10, 11, 12]], tf.int32),
+             "word_starts": tf.ragged.constant([[True, False, True]]),
+             "labels": tf.ragged.constant([[7, 8, 9]], tf.int32)}
+    second = {"token_ids": tf.ragged.constant([[20, 21]], tf.int32),
+              "word_starts": tf.ragged.constant([[True, False]]),
+              "labels": tf.ragged.constant([[5, 6]], tf.int32)}
+    out = as_lists(packing.build_sequences(first, second, fill_values={"labels": -1},
+                                           padding=None, **SPECIALS))
+    assert out["token_ids"] == [[CLS, 10, 11, 12, SEP, 20, 21, SEP]]
+    assert out["word_ids"] == [[-1, 0, 0, 1, -1, 2, 2, -1]]
+    assert out["labels"] == [[-1, 7, 8, 9, -1, 5, 6, -1]]
+    assert out["segment_ids"] == [[0, 0, 0, 0, 0, 1, 1, 1]]
+    assert "word_starts" not in out
+
+
+def bert_truncate_pair(a, b, budget):
+    """BERT's `_truncate_seq_pair`, verbatim in spirit: pop from the longer, B on ties."""
+    a, b = list(a), list(b)
+    while len(a) + len(b) > budget:
+        (a if len(a) > len(b) else b).pop()
+    return a, b
+
+
+def test_longest_first_matches_bert_pair_truncation():
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        budget = int(rng.integers(0, 12))
+        lengths = rng.integers(0, 15, size=(int(rng.integers(1, 8)), 2))
+        first = [list(range(100, 100 + n)) for n in lengths[:, 0]]
+        second = [list(range(200, 200 + n)) for n in lengths[:, 1]]
+        out = packing.build_sequences(ragged(first, tf.int32), ragged(second, tf.int32),
+                                      max_sequence_length=budget + 3, padding=None,
+                                      **SPECIALS)["token_ids"].to_list()
+        for row, a, b in zip(out, first, second):
+            a, b = bert_truncate_pair(a, b, budget)
+            assert row == [CLS] + a + [SEP] + b + [SEP]
+
+
+def test_build_sequences_single_head_tail_and_padding_modes():
+    ids = tf.ragged.constant([list(range(10, 22)), [30]], tf.int32)
+    # budget 8: the first 2 (ceil(8 / 4)) and the last 6 pieces.
+    out = as_lists(packing.build_sequences(ids, max_sequence_length=10, truncation="head_tail",
+                                           **SPECIALS))
+    assert out["token_ids"] == [[CLS, 10, 11, 16, 17, 18, 19, 20, 21, SEP],
+                                [CLS, 30, SEP] + [PAD] * 7]
+    longest = as_lists(packing.build_sequences(ids, max_sequence_length=5, **SPECIALS))
+    assert longest["token_ids"] == [[CLS, 10, 11, 12, SEP], [CLS, 30, SEP, PAD, PAD]]
+    fixed = as_lists(packing.build_sequences(ids[1:], max_sequence_length=5,
+                                             padding="max_length", **SPECIALS))
+    assert fixed["token_ids"] == [[CLS, 30, SEP, PAD, PAD]]
+    untruncated = packing.build_sequences(ids, **SPECIALS)["token_ids"]
+    assert untruncated.shape == (2, 14)
+    # An empty batch still has the specials' width (the pooler reads position 0).
+    empty = tf.RaggedTensor.from_row_lengths(tf.zeros([0], tf.int32), tf.zeros([0], tf.int64))
+    assert packing.build_sequences(empty, **SPECIALS)["token_ids"].shape == (0, 2)
+
+
+def test_head_tail_cut_starts_a_word():
+    # "a ##b ##c ##d ##e" cut to head 1 + tail 2: the tail's "##d" starts a new word, so a
+    # whole-word masker never joins it to "a".
+    segment = {"token_ids": tf.ragged.constant([[1, 2, 3, 4, 5]], tf.int32),
+               "word_starts": tf.ragged.constant([[True, False, False, False, False]])}
+    out = as_lists(packing.build_sequences(segment, max_sequence_length=5, padding=None,
+                                           truncation="head_tail", **SPECIALS))
+    assert out["token_ids"] == [[CLS, 1, 4, 5, SEP]]
+    assert out["word_ids"] == [[-1, 0, 1, 1, -1]]
+
+
+def test_build_sequences_argument_errors():
+    ids = tf.ragged.constant([[1]], tf.int32)
+    with pytest.raises(ValueError, match="padding"):
+        packing.build_sequences(ids, padding="max_length", **SPECIALS)
+    with pytest.raises(ValueError, match="pad_token_id"):
+        packing.build_sequences(ids, cls_token_id=CLS, sep_token_id=SEP)
+    with pytest.raises(ValueError, match="truncation"):
+        packing.build_sequences(ids, max_sequence_length=4, truncation="tail", **SPECIALS)
+    with pytest.raises(ValueError, match="special tokens"):
+        packing.build_sequences(ids, ids, max_sequence_length=2, **SPECIALS)
+    with pytest.raises(ValueError, match="same keys"):
+        packing.build_sequences({"token_ids": ids, "labels": ids}, ids, **SPECIALS)

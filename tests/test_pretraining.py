@@ -1,4 +1,4 @@
-"""`tfmask.pretraining.pretrain` in-process: distributed end to end, whole-word, TFDS-free."""
+"""`tfmask.train.pretraining.pretrain` in-process: distributed end to end, whole-word, TFDS-free."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import tensorflow as tf
 
 from helpers import two_cpu_strategy, write_corpus
 from tfmask.config import Experiment
-from tfmask.pretraining import load_encoder, pretrain
+from tfmask.runs import load_encoder
+from tfmask.train.pretraining import pretrain
 
 
 def tiny_experiment(corpus, **train):
@@ -50,7 +51,8 @@ def test_input_pipelines_read_disjoint_files(tmp_path):
     """With an `InputContext` (distribute_datasets_from_function, multi-worker), each input
     pipeline reads its own files and batches per replica."""
     from helpers import TINY_VOCAB, tiny_tokenizer
-    from tfmask import data
+    from tfmask.config import DataConfig, MaskingConfig
+    from tfmask.text import pretraining_data
 
     files = []
     for i in range(4):
@@ -64,9 +66,10 @@ def test_input_pipelines_read_disjoint_files(tmp_path):
         context = tf.distribute.InputContext(num_input_pipelines=2,
                                              input_pipeline_id=pipeline_id,
                                              num_replicas_in_sync=2)
-        ds = data.pretraining_dataset(tokenizer, files, batch_size=8, max_sequence_length=8,
-                                      max_predictions=2, selection_rate=0.0,
-                                      training=False, input_context=context)
+        ds = pretraining_data.pretraining_dataset(
+            tokenizer, DataConfig(corpus=files, eval_holdout=0.0, max_sequence_length=8),
+            MaskingConfig(max_predictions=2, selection_rate=0.0), batch_size=8,
+            training=False, input_context=context)
         markers = set()
         for x, _, _ in ds:
             assert x["token_ids"].shape[0] <= 4  # per-replica batch: 8 / 2 replicas

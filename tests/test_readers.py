@@ -15,9 +15,10 @@ import re
 import numpy as np
 import pytest
 
-from tfmask import readers
-from tfmask.metrics import entity_spans
-from tfmask.readers import ReaderError, Sentence
+from tfmask.text import readers
+from tfmask.text.labels import detect_scheme, entity_types, label_vocabulary, to_iob2
+from tfmask.train.metrics import entity_spans
+from tfmask.text.readers import ReaderError, Sentence
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -94,7 +95,7 @@ IOB1_TO_IOB2 = [
 def test_read_conll_iob1_to_iob2(tmp_path):
     words, iob1, iob2 = zip(*IOB1_TO_IOB2)
     path = write(tmp_path, "iob1.txt", "".join(f"{w} {t}\n" for w, t in zip(words, iob1)))
-    assert readers.detect_scheme([list(iob1)]) == "IOB1"
+    assert detect_scheme([list(iob1)]) == "IOB1"
     for scheme in ("auto", "IOB1"):
         [sentence] = readers.read_conll(path, scheme=scheme)
         assert sentence.tags == list(iob2)
@@ -107,7 +108,7 @@ def test_read_conll_iobes_to_iob2(tmp_path):
              ("New", "B-LOC", "B-LOC"), ("York", "I-LOC", "I-LOC"), ("City", "E-LOC", "I-LOC")]
     words, iobes, iob2 = zip(*table)
     path = write(tmp_path, "iobes.txt", "".join(f"{w} {t}\n" for w, t in zip(words, iobes)))
-    assert readers.detect_scheme([list(iobes)]) == "IOBES"
+    assert detect_scheme([list(iobes)]) == "IOBES"
     for scheme in ("auto", "IOBES"):
         [sentence] = readers.read_conll(path, scheme=scheme)
         assert sentence.tags == list(iob2)
@@ -118,8 +119,8 @@ def test_scheme_detection_is_per_file(tmp_path):
     path = write(tmp_path, "f.txt", "a I-PER\nb B-PER\n\nc B-LOC\nd I-LOC\n")
     assert [s.tags for s in readers.read_conll(path)] == [["B-PER", "B-PER"],
                                                           ["B-LOC", "I-LOC"]]
-    assert readers.detect_scheme([["B-PER", "I-PER", "O", "B-LOC"]]) == "IOB2"
-    assert readers.detect_scheme([["O", "O"]]) == "IOB2"
+    assert detect_scheme([["B-PER", "I-PER", "O", "B-LOC"]]) == "IOB2"
+    assert detect_scheme([["O", "O"]]) == "IOB2"
 
 
 def test_to_iob2_keeps_conlleval_entities():
@@ -127,10 +128,10 @@ def test_to_iob2_keeps_conlleval_entities():
     tag_set = ["O"] * 4 + [f"{p}-{t}" for t in ("A", "B") for p in "BIES"]
     for _ in range(300):
         tags = [rng.choice(tag_set) for _ in range(rng.randint(0, 10))]
-        iob2 = readers.to_iob2(tags)
+        iob2 = to_iob2(tags)
         assert entity_spans(iob2) == entity_spans(tags)
-        assert readers.detect_scheme([iob2]) == "IOB2"
-        assert readers.to_iob2(iob2) == iob2
+        assert detect_scheme([iob2]) == "IOB2"
+        assert to_iob2(iob2) == iob2
 
 
 def test_stated_scheme_is_checked(tmp_path):
@@ -194,13 +195,13 @@ def test_label_vocabulary_and_entity_types():
     sentences = [Sentence(["a", "b"], ["B-PER", "I-PER"], 1),
                  Sentence(["c", "d"], ["O", "B-LOC"], 4),
                  Sentence(["e"], ["B-MISC"], 7)]
-    labels = readers.label_vocabulary(sentences)
+    labels = label_vocabulary(sentences)
     # I-LOC and I-MISC never occur, but every type gets both labels.
     assert labels == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-PER", "I-PER"]
-    assert readers.entity_types(labels) == ["LOC", "MISC", "PER"]
-    assert readers.label_vocabulary([Sentence(["a"], ["O"], 1)]) == ["O"]
+    assert entity_types(labels) == ["LOC", "MISC", "PER"]
+    assert label_vocabulary([Sentence(["a"], ["O"], 1)]) == ["O"]
     with pytest.raises(ValueError, match="'S-PER' .sentence at line 2. is not IOB2"):
-        readers.label_vocabulary([Sentence(["a"], ["S-PER"], 2)])
+        label_vocabulary([Sentence(["a"], ["S-PER"], 2)])
 
 
 def test_save_and_load_labels(tmp_path):
@@ -412,7 +413,7 @@ def test_tfds_conll(tfds_dir):
                      for i, (words, tags) in enumerate(CONLL_SPLITS["train"])]
     [dev] = readers.tfds_conll("dev", data_dir=tfds_dir, name="tfmask_tiny_conll")
     assert dev.tags == ["B-PER", "I-PER", "O", "B-LOC"]
-    assert readers.label_vocabulary(train) == ["O", "B-MISC", "I-MISC", "B-ORG", "I-ORG",
+    assert label_vocabulary(train) == ["O", "B-MISC", "I-MISC", "B-ORG", "I-ORG",
                                                "B-PER", "I-PER"]
 
 
@@ -437,7 +438,7 @@ def test_tfds_classification(tfds_dir):
 def test_real_conll2003_valid(shared_data):
     sentences = readers.read_conll(os.path.join(shared_data, "conll2003", "valid.txt"))
     assert len(sentences) == 3250
-    assert readers.label_vocabulary(sentences) == [
+    assert label_vocabulary(sentences) == [
         "O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     assert sentences[0].line == 1 and sentences[0].words[:2] == ["CRICKET", "-"]
     assert all(len(s.words) == len(s.tags) > 0 for s in sentences)
@@ -455,6 +456,6 @@ def test_readers_and_metrics_import_no_tensorflow():
     import subprocess
     import sys
 
-    code = ("import sys, tfmask.readers, tfmask.metrics; "
+    code = ("import sys, tfmask.text.readers, tfmask.train.metrics; "
             "assert not {'tensorflow', 'tensorflow_datasets'} & set(sys.modules)")
     subprocess.run([sys.executable, "-c", code], check=True)

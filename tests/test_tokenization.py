@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import TINY_VOCAB, tiny_tokenizer
-from tfmask.tokenization import (SPECIAL_TOKENS, WordPieceTokenizer, learn_vocabulary,
+from tfmask.text.tokenization import (SPECIAL_TOKENS, WordPieceTokenizer, learn_vocabulary,
                                  load_vocabulary, save_vocabulary)
 
 ID = {token: i for i, token in enumerate(TINY_VOCAB)}
@@ -22,7 +22,8 @@ def ids(*tokens):
 
 def test_special_ids_come_from_the_vocabulary():
     tok = tiny_tokenizer()
-    assert (tok.pad_id, tok.unk_id, tok.cls_id, tok.sep_id, tok.mask_id) == (0, 1, 2, 3, 4)
+    assert (tok.pad_token_id, tok.unk_token_id, tok.cls_token_id, tok.sep_token_id,
+            tok.mask_token_id) == (0, 1, 2, 3, 4)
     assert tok.special_ids == [0, 1, 2, 3, 4]
     assert tok.vocabulary_size == len(TINY_VOCAB)
 
@@ -30,7 +31,7 @@ def test_special_ids_come_from_the_vocabulary():
 def test_unused_placeholders_are_special():
     vocab = ["[unused0]"] + list(SPECIAL_TOKENS) + ["a", "[unused1]"]
     tok = WordPieceTokenizer(vocab)
-    assert tok.pad_id == 1 and tok.mask_id == 5
+    assert tok.pad_token_id == 1 and tok.mask_token_id == 5
     assert tok.special_ids == [0, 1, 2, 3, 4, 5, 7]
 
 
@@ -106,7 +107,7 @@ def test_learn_vocabulary_specials_first_and_no_unknowns():
     assert "cafe" in vocab and "café" not in vocab  # uncased: accents stripped
     tok = WordPieceTokenizer(vocab)
     pieces, _ = tok.pieces_and_word_starts(text[:3])
-    assert tok.unk_id not in pieces.flat_values.numpy()
+    assert tok.unk_token_id not in pieces.flat_values.numpy()
     assert tok.detokenize(pieces).numpy()[2] == b"cafe au lait is tasty ; the fox agrees ."
 
 
@@ -116,7 +117,7 @@ def test_learn_vocabulary_from_dataset():
     assert vocab[:5] == list(SPECIAL_TOKENS)
     assert {"alpha", "beta", "gamma", "delta"} <= set(vocab)
     tok = WordPieceTokenizer(vocab)
-    assert tok.unk_id not in tok.tokenize_words(text).flat_values.numpy()
+    assert tok.unk_token_id not in tok.tokenize_words(text).flat_values.numpy()
 
 
 def test_save_load_round_trip(tmp_path):

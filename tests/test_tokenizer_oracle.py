@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from tfmask.tokenization import WordPieceTokenizer, load_vocabulary
+from tfmask.text.tokenization import WordPieceTokenizer, load_vocabulary
 
 tokenizers = pytest.importorskip("tokenizers", reason="HF `tokenizers` (the oracle) is not "
                                                       "installed")

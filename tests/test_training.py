@@ -9,9 +9,11 @@ import pytest
 import tensorflow as tf
 
 from helpers import randomize_weights, run_config_test, two_cpu_strategy
-from tfmask import training
-from tfmask.encoder import BertEncoder
-from tfmask.heads import MaskedLM
+from tfmask.train.callbacks import HistoryRecorder, quiet_unused_pooler_warning
+from tfmask.train.distribute import choose_strategy
+from tfmask.train.optimizer import WarmupLinearDecay, build_optimizer, compile_model
+from tfmask.model.encoder import BertEncoder
+from tfmask.model.heads import MaskedLM
 
 MASK_ID = 4  # SPECIAL_TOKENS = [PAD], [UNK], [CLS], [SEP], [MASK]
 
@@ -32,7 +34,7 @@ def _masked_lm(vocabulary_size=40, num_layers=1, hidden_dim=32, seed=0):
 
 
 def normalise_weights(mask_weights):
-    """As `tfmask.data.pretraining_dataset`: weights * (B * P) / sum over the global batch."""
+    """As `tfmask.text.pretraining_data.pretraining_dataset`: weights * (B * P) / sum over the global batch."""
     mask_weights = np.asarray(mask_weights, "float32")
     return mask_weights * mask_weights.size / max(mask_weights.sum(), 1.0)
 
@@ -41,7 +43,7 @@ def normalise_weights(mask_weights):
 # Learning-rate schedule
 # ----------------------------------------------------------------------------------------------
 def test_warmup_linear_decay_values():
-    schedule = training.WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=110)
+    schedule = WarmupLinearDecay(1e-3, warmup_steps=10, total_steps=110)
     values = {step: float(_np(schedule(step))) for step in (0, 1, 5, 10, 60, 109, 110, 200)}
     assert values[0] == 0.0
     assert values[1] == pytest.approx(1e-4)
@@ -57,19 +59,19 @@ def test_warmup_linear_decay_values():
 
 
 def test_warmup_linear_decay_without_warmup_starts_at_peak():
-    schedule = training.WarmupLinearDecay(2e-3, warmup_steps=0, total_steps=100)
+    schedule = WarmupLinearDecay(2e-3, warmup_steps=0, total_steps=100)
     assert float(_np(schedule(0))) == pytest.approx(2e-3)
     assert float(_np(schedule(50))) == pytest.approx(1e-3)
 
 
 def test_warmup_linear_decay_serialization():
-    schedule = run_config_test(training.WarmupLinearDecay, dict(
+    schedule = run_config_test(WarmupLinearDecay, dict(
         peak_learning_rate=3e-4, warmup_steps=7, total_steps=70), base_keys=())
     assert float(_np(schedule(7))) == pytest.approx(3e-4)
     # Inside an optimizer config, as in a `.keras` file.
-    optimizer = training.build_optimizer(3e-4, total_steps=70, warmup_steps=7)
+    optimizer = build_optimizer(3e-4, total_steps=70, warmup_steps=7)
     revived = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-    assert isinstance(revived._learning_rate, training.WarmupLinearDecay)
+    assert isinstance(revived._learning_rate, WarmupLinearDecay)
     assert revived._learning_rate.get_config() == schedule.get_config()
 
 
@@ -77,13 +79,13 @@ def test_warmup_linear_decay_serialization():
 # Optimizer
 # ----------------------------------------------------------------------------------------------
 def test_build_optimizer_settings():
-    optimizer = training.build_optimizer(1e-3, total_steps=200)
+    optimizer = build_optimizer(1e-3, total_steps=200)
     assert isinstance(optimizer, keras.optimizers.AdamW)
     assert optimizer.weight_decay == pytest.approx(0.01)
     assert optimizer.global_clipnorm == 1.0
     assert optimizer.epsilon == pytest.approx(1e-6)
     schedule = optimizer._learning_rate
-    assert isinstance(schedule, training.WarmupLinearDecay)
+    assert isinstance(schedule, WarmupLinearDecay)
     assert (schedule.peak_learning_rate, schedule.warmup_steps, schedule.total_steps) == (
         1e-3, 20, 200)  # warmup_steps=-1: 10% of the steps
 
@@ -97,7 +99,7 @@ def _should_decay(path: str) -> bool:
 
 def test_build_optimizer_weight_decay_exclusions():
     model = _masked_lm(num_layers=2)
-    optimizer = training.build_optimizer(1e-3, total_steps=100)
+    optimizer = build_optimizer(1e-3, total_steps=100)
     optimizer.build(model.trainable_variables)
     decided = {v.path: optimizer._use_weight_decay(v) for v in model.trainable_variables}
     expected = {path: _should_decay(path) for path in decided}
@@ -113,7 +115,7 @@ def test_build_optimizer_weight_decay_exclusions():
 def test_weight_decay_applies_to_kernels_only():
     # With zero gradients Adam's update is 0, so only decoupled weight decay moves weights.
     model = _masked_lm()
-    optimizer = training.build_optimizer(0.1, total_steps=100, warmup_steps=0,
+    optimizer = build_optimizer(0.1, total_steps=100, warmup_steps=0,
                                          weight_decay=0.5, clipnorm=None)
     variables = model.trainable_variables
     before = {v.path: _np(v).copy() for v in variables}
@@ -147,7 +149,7 @@ def test_adamw_matches_pytorch_update_rule_for_small_gradients():
     gradients = [(rng.normal(size=(5, 3)) * 10.0 ** rng.uniform(-7, -5, size=(5, 3)))
                  .astype("float32") for _ in range(4)]
     kernel = keras.Variable(start, name="kernel")
-    optimizer = training.build_optimizer(1e-2, total_steps=8, warmup_steps=0,
+    optimizer = build_optimizer(1e-2, total_steps=8, warmup_steps=0,
                                          weight_decay=0.1, clipnorm=None)
     for g in gradients:
         optimizer.apply_gradients([(tf.constant(g), kernel)])
@@ -162,7 +164,7 @@ def test_global_clip_uses_the_norm_of_the_dense_gradient():
     clipping divides by is the norm of that dense gradient, as in BERT and PyTorch (over the
     IndexedSlices' separate slices it would be sqrt(2) smaller here)."""
     table = keras.Variable(np.zeros((4, 2), "float32"), name="embeddings")
-    optimizer = training.build_optimizer(1e-3, total_steps=10, warmup_steps=0,
+    optimizer = build_optimizer(1e-3, total_steps=10, warmup_steps=0,
                                          weight_decay=0.0, clipnorm=1.0)
     rows = tf.IndexedSlices(tf.constant([[3.0, 4.0], [3.0, 4.0]]), tf.constant([1, 1]),
                             dense_shape=tf.constant([4, 2]))
@@ -177,11 +179,11 @@ def test_global_clip_uses_the_norm_of_the_dense_gradient():
 # ----------------------------------------------------------------------------------------------
 def test_choose_strategy():
     with pytest.raises(ValueError, match="strategy"):
-        training.choose_strategy("mirored")
-    assert training.choose_strategy("default") is tf.distribute.get_strategy()
+        choose_strategy("mirored")
+    assert choose_strategy("default") is tf.distribute.get_strategy()
     if not tf.config.list_logical_devices("GPU"):
-        assert training.choose_strategy("auto") is tf.distribute.get_strategy()
-    mirrored = training.choose_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
+        assert choose_strategy("auto") is tf.distribute.get_strategy()
+    mirrored = choose_strategy("mirrored", devices=["/cpu:0", "/cpu:1"])
     assert isinstance(mirrored, tf.distribute.MirroredStrategy)
     assert mirrored.num_replicas_in_sync == 2
 
@@ -238,8 +240,8 @@ def _single_and_mirrored(seed=3):
 
 
 def test_mirrored_strategy_gives_the_same_loss_and_update_as_one_device():
-    """CLARIFICATIONS: loss over masked positions, identical across replicas."""
-    training.quiet_unused_pooler_warning()
+    """The loss over masked positions is identical on one device and across replicas."""
+    quiet_unused_pooler_warning()
     x, y, raw_weights = _uneven_batch()
     sample_weight = normalise_weights(raw_weights)
     dataset = _as_dataset(x, y, sample_weight)
@@ -258,9 +260,9 @@ def test_mirrored_strategy_gives_the_same_loss_and_update_as_one_device():
                      for rows in (slice(0, 2), slice(2, 4))]
     assert abs(np.mean(replica_means) - token_mean) > 0.1
 
-    training.compile_masked_lm(single, keras.optimizers.SGD(learning_rate=0.5))
+    compile_model(single, keras.optimizers.SGD(learning_rate=0.5), "masked_accuracy")
     with strategy.scope():
-        training.compile_masked_lm(mirrored, keras.optimizers.SGD(learning_rate=0.5))
+        compile_model(mirrored, keras.optimizers.SGD(learning_rate=0.5), "masked_accuracy")
     single_eval = single.evaluate(dataset, verbose=0, return_dict=True)
     mirrored_eval = mirrored.evaluate(dataset, verbose=0, return_dict=True)
     assert single_eval["loss"] == pytest.approx(token_mean, abs=1e-5)  # mean over masked tokens
@@ -307,7 +309,7 @@ def test_per_replica_mean_differs_across_replicas():
                      for rows in (slice(0, 2), slice(2, 4))]
     assert mirrored_loss == pytest.approx(np.mean(replica_means), abs=1e-4)
 
-    training.compile_masked_lm(single, keras.optimizers.SGD(0.1))
+    compile_model(single, keras.optimizers.SGD(0.1), "masked_accuracy")
     diluted = single.evaluate(dataset, verbose=0, return_dict=True)["loss"]
     assert diluted == pytest.approx(token_mean * raw_weights.mean(), abs=1e-5)
 
@@ -324,7 +326,7 @@ def test_keras_cannot_distribute_bool_inputs():
     dataset = tf.data.Dataset.from_tensors((x, y, normalise_weights(raw_weights)))
     _, mirrored, strategy = _single_and_mirrored()
     with strategy.scope():
-        training.compile_masked_lm(mirrored, keras.optimizers.SGD(0.1))
+        compile_model(mirrored, keras.optimizers.SGD(0.1), "masked_accuracy")
     mirrored.evaluate(dataset, verbose=0)
 
 
@@ -355,16 +357,16 @@ PEAK_LR, WARMUP = 1e-2, 8
 def trained(tmp_path_factory):
     """A tiny MaskedLM (V=40, 1 layer, H=32) fit for 80 steps on the copy task, recording
     history with evaluation data."""
-    training.quiet_unused_pooler_warning()
+    quiet_unused_pooler_warning()
     run_dir = tmp_path_factory.mktemp("run")
     x, y, w = _copy_task(length=LENGTH)
     dataset = tf.data.Dataset.from_tensor_slices((x, y, w)).repeat().batch(BATCH).map(
         lambda x, y, w: (x, y, w * tf.cast(tf.size(w), tf.float32) / tf.reduce_sum(w)))
     model = _masked_lm(vocabulary_size=40, num_layers=1, hidden_dim=32)
-    training.compile_masked_lm(model, training.build_optimizer(PEAK_LR, total_steps=STEPS,
-                                                               warmup_steps=WARMUP))
+    compile_model(model, build_optimizer(PEAK_LR, total_steps=STEPS, warmup_steps=WARMUP),
+                  "masked_accuracy")
     initial = model.evaluate(dataset, steps=4, verbose=0, return_dict=True)
-    recorder = training.HistoryRecorder(str(run_dir), steps_per_epoch=STEPS_PER_EPOCH,
+    recorder = HistoryRecorder(str(run_dir), steps_per_epoch=STEPS_PER_EPOCH,
                                         tokens_per_step=BATCH * LENGTH)
     history = model.fit(dataset, steps_per_epoch=STEPS_PER_EPOCH,
                         epochs=STEPS // STEPS_PER_EPOCH, verbose=0, callbacks=[recorder],
@@ -392,7 +394,7 @@ def test_history_recorder_with_validation(trained):
         records = json.load(fh)
     logs = trained["logs"]
     assert [r["step"] for r in records] == [20, 40, 60, 80]
-    schedule = training.WarmupLinearDecay(PEAK_LR, WARMUP, STEPS)
+    schedule = WarmupLinearDecay(PEAK_LR, WARMUP, STEPS)
     for i, r in enumerate(records):
         assert REQUIRED | {"eval_loss", "eval_masked_accuracy"} <= set(r)
         assert r["loss"] == pytest.approx(logs["loss"][i])
@@ -417,8 +419,8 @@ def _record_epochs(recorder, model, epochs, logs):
 
 def test_history_recorder_without_validation_and_resume(tmp_path):
     model = _masked_lm(vocabulary_size=20, hidden_dim=16)
-    training.compile_masked_lm(model, training.build_optimizer(1e-3, total_steps=30))
-    recorder = training.HistoryRecorder(str(tmp_path), steps_per_epoch=10, tokens_per_step=64)
+    compile_model(model, build_optimizer(1e-3, total_steps=30), "masked_accuracy")
+    recorder = HistoryRecorder(str(tmp_path), steps_per_epoch=10, tokens_per_step=64)
     _record_epochs(recorder, model, [0, 1, 2], {"loss": 2.0, "masked_accuracy": 0.5})
     with open(tmp_path / "history.json") as fh:
         records = json.load(fh)
@@ -428,7 +430,7 @@ def test_history_recorder_without_validation_and_resume(tmp_path):
         assert not any(k.startswith("eval_") for k in r)
     assert (tmp_path / "history.png").stat().st_size > 0
     # A run resumed from step 10 keeps the records up to it and appends its own.
-    resumed = training.HistoryRecorder(str(tmp_path), steps_per_epoch=10, tokens_per_step=64,
+    resumed = HistoryRecorder(str(tmp_path), steps_per_epoch=10, tokens_per_step=64,
                                        start_step=10)
     assert [r["step"] for r in resumed.records] == [10]
     _record_epochs(resumed, model, [1], {"loss": 1.5, "masked_accuracy": 0.6})

@@ -137,7 +137,7 @@ def _largest_divisor_at_most(n: int, limit: int) -> int:
 
 
 def _run_pretrain(args) -> int:
-    from tfmask.pretraining import pretrain
+    from tfmask.train.pretraining import pretrain
 
     experiment = pretrain_experiment(args)
     summary = pretrain(experiment, args.out)
@@ -175,7 +175,7 @@ def _add_import_parser(sub) -> None:
 
 
 def _run_import(args) -> int:
-    from tfmask.checkpoints import import_checkpoint
+    from tfmask.interop import import_checkpoint
 
     report = import_checkpoint(args.source, args.out, strict=not args.allow_unknown,
                                lower_case=args.lower_case, activation=args.activation,
@@ -318,7 +318,7 @@ class _Present:
 
 
 def _run_finetune(args) -> int:
-    from tfmask.finetuning import finetune
+    from tfmask.train.finetuning import finetune
 
     best = finetune(finetune_experiment(args), args.out)
     keys = ("precision", "recall", "f1") if args.task == "ner" else ("accuracy", "macro_f1")
@@ -350,7 +350,7 @@ def _add_evaluate_parser(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from tfmask.finetuning import evaluate
+    from tfmask.train.evaluation import evaluate
 
     scores = evaluate(args.run, data=args.data, tfds=args.tfds,
                       tfds_data_dir=args.tfds_data_dir, batch_size=args.batch_size)
@@ -372,7 +372,7 @@ def _add_export_parser(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from tfmask.export import export
+    from tfmask.serve.export import export
 
     result = export(args.run, args.name, args.base_dir, args.top_k)
     audit = result["audit"]["serve_text"]
@@ -398,7 +398,7 @@ def _add_predict_parser(sub) -> None:
 
 
 def _run_predict(args) -> int:
-    from tfmask import predict
+    from tfmask.serve import predict
 
     return predict.main(args.export, args.texts, args.file)
 

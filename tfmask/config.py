@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from typing import Any
 
 
@@ -138,7 +137,6 @@ class Experiment(_JsonConfig):
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
-
 @dataclasses.dataclass
 class FinetuneDataConfig:
     """Where fine-tuning examples come from and how they become sequences."""
@@ -199,37 +197,6 @@ class FinetuneExperiment(_JsonConfig):
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
     tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
     labels: list[str] = dataclasses.field(default_factory=list)
-
-
-
-class RunConflictError(ValueError):
-    """The run directory belongs to a run with a different configuration."""
-
-
-def claim_run_dir(experiment, run_dir: str) -> None:
-    """Writes `run_dir/config.json`, or checks that the one there is `experiment` (a re-run
-    resumes); a different configuration raises `RunConflictError` listing the differences."""
-    path = os.path.join(run_dir, "config.json")
-    if os.path.exists(path):
-        differences = diff_dicts(type(experiment).load(path).to_dict(), experiment.to_dict())
-        if differences:
-            raise RunConflictError(
-                f"{run_dir} holds a run with a different configuration ("
-                + "; ".join(differences) + "). Re-run with the same options to resume, or "
-                "choose a new --out.")
-    experiment.save(path)
-
-
-def diff_dicts(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """`section.field: old -> new` for every leaf that differs (for run-directory conflicts)."""
-    out = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += diff_dicts(a, b, f"{prefix}{k}.")
-        elif a != b:
-            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
-    return out
 
 
 def _build(factory, values: dict[str, Any]):

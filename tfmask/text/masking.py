@@ -2,6 +2,8 @@
 
 Strategies: "random" (token level, BERT), "whole_word" (all pieces of a chosen word, BERT's
 whole-word masking), "span" (contiguous runs of whole words with geometric lengths, SpanBERT).
+`apply_masking` applies the one a `MaskingConfig` names. Fine-tuning's masking augmentation
+(`mask_augment`, a regulariser that only replaces pieces with `[MASK]`) lives here too.
 
 Every strategy is one function of tensors and an explicit `seed` (a `[2]` int tensor for
 TensorFlow's stateless random ops): the same inputs and seed give the same masks, and a new
@@ -30,10 +32,13 @@ Worked example, whole-word masking, `k = 3`:
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
+
+from tfmask.config import MaskingConfig
 
 
 def _selection(word_ids, k, max_predictions, seed):
@@ -199,24 +204,89 @@ STRATEGIES = {
 }
 
 
-def apply_masking(features: dict[str, tf.Tensor], seed: tf.Tensor, *, strategy: str = "random",
-                  **kwargs) -> dict[str, tf.Tensor]:
-    """Masks a batch of packed features with a named strategy.
+def apply_masking(features: dict[str, tf.Tensor], seed: tf.Tensor, masking: MaskingConfig,
+                  *, vocabulary_size: int, mask_token_id: int, special_ids: Sequence[int]
+                  ) -> dict[str, tf.Tensor]:
+    """Masks a batch of packed features as a `MaskingConfig` says.
 
     Args:
       features: dict with [B, L] `token_ids` and `word_ids` (as built by `packing.finalize`).
       seed: [2] stateless seed.
-      strategy: a key of `STRATEGIES`.
-      **kwargs: forwarded to `mask_tokens`.
+      masking: the config: `strategy` (a key of `STRATEGIES`) picks the groups selected
+        together; every other field is an argument of `mask_tokens` of the same name.
+      vocabulary_size, mask_token_id, special_ids: the tokenizer's, see `mask_tokens`.
 
     Returns:
       `features` with masked `token_ids` plus `mask_positions`, `mask_ids`, `mask_weights`.
     """
+    rates = dataclasses.asdict(masking)
+    strategy = rates.pop("strategy")
     if strategy not in STRATEGIES:
         raise ValueError(f"Unknown masking strategy {strategy!r}; one of {sorted(STRATEGIES)}")
     group_seed, mask_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
     group_ids = STRATEGIES[strategy](features["word_ids"], group_seed)
     out = dict(features)
-    out.update(mask_tokens(features["token_ids"], group_ids, mask_seed, **kwargs))
+    out.update(mask_tokens(features["token_ids"], group_ids, mask_seed,
+                           vocabulary_size=vocabulary_size, mask_token_id=mask_token_id,
+                           special_ids=special_ids, **rates))
     return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Masking augmentation for fine-tuning
+# ----------------------------------------------------------------------------------------------
+def mask_augment(x: dict[str, tf.Tensor], mask_rate: float, mask_token_id: int,
+                 special_ids: Sequence[int], seed: tf.Tensor) -> dict[str, tf.Tensor]:
+    """Replaces about a fraction `mask_rate` of the real, non-special pieces with `[MASK]`.
+
+    A regulariser for fine-tuning (the model cannot lean on any single piece): each eligible
+    piece is masked independently with probability `mask_rate`. Padding, `[MASK]` and every
+    id in `special_ids` (with `tokenizer.special_ids`: `[CLS]`, `[SEP]`, `[UNK]`, ...) are
+    never masked. Labels and weights are not touched, and no piece becomes a random token.
+
+    Args:
+      x: dict with `token_ids` [..., L] int32 and `padding_mask` [..., L] int (1 = real);
+        other keys are passed through.
+      mask_rate: masking probability in [0, 1].
+      mask_token_id: id of `[MASK]`.
+      special_ids: ids never masked (e.g. `tokenizer.special_ids`).
+      seed: [2] int32/int64 stateless seed; the same seed gives the same mask.
+
+    Returns:
+      A new dict, `x` with `token_ids` replaced.
+    """
+    if not 0.0 <= mask_rate <= 1.0:
+        raise ValueError(f"mask_rate must be in [0, 1], got {mask_rate}")
+    token_ids = x["token_ids"]
+    never = sorted({int(i) for i in special_ids} | {int(mask_token_id)})
+    special = tf.constant(never, token_ids.dtype)
+    is_special = tf.reduce_any(tf.equal(token_ids[..., None], special), axis=-1)
+    real = tf.cast(x["padding_mask"], tf.bool)
+    u = tf.random.stateless_uniform(tf.shape(token_ids), seed=tf.cast(seed, tf.int64))
+    chosen = real & ~is_special & (u < mask_rate)
+    out = dict(x)
+    out["token_ids"] = tf.where(chosen, tf.constant(mask_token_id, token_ids.dtype), token_ids)
+    return out
+
+
+def mask_augment_dataset(ds: tf.data.Dataset, mask_rate: float, seed: int, *,
+                         mask_token_id: int, special_ids: Sequence[int]) -> tf.data.Dataset:
+    """Applies `mask_augment` to the `x` of `(x, ...)` batches, with a new seed per batch and
+    per epoch (all derived from `seed`). `mask_rate` 0 returns `ds` unchanged."""
+    if not 0.0 <= mask_rate <= 1.0:
+        raise ValueError(f"mask_rate must be in [0, 1], got {mask_rate}")
+    if mask_rate == 0.0:
+        return ds
+    # Keras `fit` iterates the dataset afresh each epoch; `rerandomize_each_iteration` makes
+    # that a new (still seed-determined) stream of batch seeds, so masks differ per epoch.
+    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+
+    def apply(batch, batch_seed):
+        x, *rest = batch
+        step_seed = tf.stack([tf.constant(seed, tf.int64), batch_seed])
+        x = mask_augment(x, mask_rate, mask_token_id, special_ids, step_seed)
+        return (x, *rest)
+
+    return tf.data.Dataset.zip(ds, batch_seeds).map(apply, num_parallel_calls=tf.data.AUTOTUNE,
+                                                    deterministic=True)

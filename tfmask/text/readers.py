@@ -1,8 +1,8 @@
 """Fine-tuning data readers: CoNLL NER files, TSV/CSV classification files, TFDS sources.
 
 Plain Python: reading a file needs no TensorFlow (only the `tfds_*` functions import
-`tensorflow_datasets`). Every reader returns Python lists that `labels.py` / `data.py` turn
-into tensors, and every malformed input fails with a `ReaderError` that starts `path:line:`,
+`tensorflow_datasets`). Every reader returns Python lists (`examples.py` maps them to label
+ids, `finetuning_data.py` turns them into tensors), and every malformed input fails with a `ReaderError` that starts `path:line:`,
 so the line can be opened in an editor straight from the message.
 
 NER tags always come out in IOB2 (every entity starts with `B-`), whatever the file used:
@@ -15,7 +15,8 @@ NER tags always come out in IOB2 (every entity starts with `B-`), whatever the f
     Lyon       B-LOC          B-LOC    S-LOC      (IOB1 uses B- only between two chunks)
 
 Conversion keeps the entities conlleval (and seqeval's default mode) reads from the original
-tags, so `metrics.entity_spans(tags)` is the same before and after.
+tags, so `labels.entity_spans(tags)` is the same before and after. Tag schemes, spans and
+label lists live in `labels.py`; this module reads files.
 
 The label vocabulary of a token classifier is learned from the training file and saved with
 the model (`labels.txt`), so an evaluation file that lacks a type still maps onto the same ids:
@@ -30,13 +31,10 @@ import dataclasses
 import io
 import os
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
-from tfmask.metrics import entity_spans
+from tfmask.text.labels import SCHEMES, TAG, detect_scheme, scheme_error, to_iob2
 
-SCHEMES = ("auto", "IOB1", "IOB2", "IOBES")
-
-_TAG = re.compile(r"O|[BIES]-\S+")
 _INT = re.compile(r"\d+")
 # CoNLL columns are separated by spaces or tabs; other Unicode spaces (a no-break space
 # inside a token) belong to the word, as the CoNLL scripts read it.
@@ -96,71 +94,6 @@ def _read_text(path: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # NER: CoNLL files and tag schemes
 # ----------------------------------------------------------------------------------------------
-def _starts_chunk_with_i(tags: Sequence[str], i: int) -> bool:
-    """Whether `tags[i]` is an `I-X` that cannot continue the previous word's chunk."""
-    if not tags[i].startswith("I-"):
-        return False
-    if i == 0 or tags[i - 1] == "O":
-        return True
-    return tags[i - 1][2:] != tags[i][2:]
-
-
-def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
-    """Which tag scheme a corpus uses: `"IOBES"`, `"IOB1"` or `"IOB2"`.
-
-    The rule, applied to the whole corpus (a file is written in one scheme):
-
-    1. any `S-` or `E-` tag -> IOBES (neither IOB scheme has them);
-    2. otherwise, any `I-X` that begins a chunk (first word, after `O`, or after a tag of
-       another type) -> IOB1: IOB2 begins every chunk with `B-`, so only IOB1 explains it.
-       IOB1 writes `B-X` only where a chunk directly follows another `X` chunk; a `B-X`
-       elsewhere is tolerated, since it can only mean "a chunk starts here" in either scheme;
-    3. otherwise IOB2. A corpus with no chunk-initial `I-` reads the same in IOB1 and IOB2,
-       so the choice loses nothing.
-    """
-    iob1 = False
-    for tags in tag_sequences:
-        for i, tag in enumerate(tags):
-            if tag[:2] in ("S-", "E-"):
-                return "IOBES"
-            iob1 = iob1 or _starts_chunk_with_i(tags, i)
-    return "IOB1" if iob1 else "IOB2"
-
-
-def _scheme_error(tags: Sequence[str], scheme: str) -> tuple[int, str] | None:
-    """`(index, message)` of the first tag that breaks `scheme`'s rules, or None.
-
-    IOB2 and IOBES are checked strictly; IOB1 only excludes `E-`/`S-` (a `B-X` after `O` is
-    unusual in IOB1 but unambiguous).
-    """
-    for i, tag in enumerate(tags):
-        prefix, type_ = tag[:2], tag[2:]
-        if scheme in ("IOB1", "IOB2") and prefix in ("E-", "S-"):
-            return i, f"tag {tag!r} is not an {scheme} tag (E-/S- are IOBES)"
-        if scheme == "IOB2" and _starts_chunk_with_i(tags, i):
-            before = f"follows {tags[i - 1]!r}" if i else "starts the sentence"
-            return i, (f"tag {tag!r} {before}; in IOB2 an entity begins with B-{type_} "
-                       f"(pass scheme='IOB1' or 'auto' for IOB1 files)")
-        if scheme == "IOBES":
-            prev = tags[i - 1] if i else "O"
-            nxt = tags[i + 1] if i + 1 < len(tags) else "O"
-            if prefix in ("I-", "E-") and prev not in (f"B-{type_}", f"I-{type_}"):
-                return i, f"IOBES tag {tag!r} must follow B-{type_} or I-{type_}, not {prev!r}"
-            if prefix in ("B-", "I-") and nxt not in (f"I-{type_}", f"E-{type_}"):
-                return i, (f"IOBES tag {tag!r} must be followed by I-{type_} or E-{type_}, "
-                           f"not {nxt!r}")
-    return None
-
-
-def to_iob2(tags: Sequence[str]) -> list[str]:
-    """IOB1 / IOB2 / IOBES tags -> IOB2 tags of the same (conlleval) entities."""
-    out = ["O"] * len(tags)
-    for type_, start, end in entity_spans(tags):
-        out[start] = f"B-{type_}"
-        out[start + 1:end] = [f"I-{type_}"] * (end - start - 1)
-    return out
-
-
 def read_conll(path: str, tag_column: int = -1, scheme: str = "auto") -> list[Sentence]:
     """Reads a CoNLL-format NER file into sentences with IOB2 tags.
 
@@ -221,7 +154,7 @@ def read_conll(path: str, tag_column: int = -1, scheme: str = "auto") -> list[Se
             raise ReaderError(path, number, f"{len(columns)} columns, but line {first_line} "
                                             f"(the first word line) has {num_columns}")
         tag = columns[tag_index]
-        if not _TAG.fullmatch(tag):
+        if not TAG.fullmatch(tag):
             raise ReaderError(path, number, f"tag {tag!r} (column {tag_index}) is not "
                                             f"O, B-X, I-X, E-X or S-X")
         words.append(columns[0])
@@ -235,34 +168,12 @@ def read_conll(path: str, tag_column: int = -1, scheme: str = "auto") -> list[Se
         scheme = detect_scheme(t for _, _, t in sentences)
     else:
         for start, _, sentence_tags in sentences:
-            error = _scheme_error(sentence_tags, scheme)
+            error = scheme_error(sentence_tags, scheme)
             if error:
                 # A sentence's words sit on consecutive lines.
                 raise ReaderError(path, start + error[0], error[1])
     convert = (lambda t: list(t)) if scheme == "IOB2" else to_iob2
     return [Sentence(words=w, tags=convert(t), line=start) for start, w, t in sentences]
-
-
-def entity_types(labels: Iterable[str]) -> list[str]:
-    """Sorted entity types of IOB labels: `["O", "B-PER", "I-LOC"]` -> `["LOC", "PER"]`."""
-    return sorted({label[2:] for label in labels if label != "O"})
-
-
-def label_vocabulary(sentences: Iterable[Sentence]) -> list[str]:
-    """The label list of a token classifier, learned from training sentences (IOB2 tags).
-
-    `"O"` first (id 0), then `B-T`, `I-T` for each entity type T in sorted order. `I-T` is
-    included even if training never shows it, so every entity type can be predicted in full.
-
-        tags {O, B-PER, I-PER, B-LOC}  ->  ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
-    """
-    seen = set()
-    for sentence in sentences:
-        for tag in sentence.tags:
-            if tag != "O" and not (tag[:2] in ("B-", "I-") and _TAG.fullmatch(tag)):
-                raise ValueError(f"tag {tag!r} (sentence at line {sentence.line}) is not IOB2")
-            seen.add(tag)
-    return ["O"] + [f"{p}-{t}" for t in entity_types(seen) for p in ("B", "I")]
 
 
 def save_labels(labels: Sequence[str], path: str) -> None:

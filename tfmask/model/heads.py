@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import keras
 
-from tfmask.encoder import BertEncoder, bert_initializer
-from tfmask.layers import MaskedLMHead
+from tfmask.model.encoder import BertEncoder, bert_initializer
+from tfmask.model.layers import MaskedLMHead
+
+
+class _EncoderTask(keras.Model):
+    """A task model around a `BertEncoder`: the config code every head shares.
+
+    The head's dtype policy is the encoder's, so the config keeps the encoder (serialized
+    whole, weights come from the `.keras` file) and leaves out a `dtype` of its own.
+    """
+
+    def get_config(self):
+        config = super().get_config()  # name, trainable, dtype
+        config.pop("dtype", None)
+        config["encoder"] = keras.saving.serialize_keras_object(self.encoder)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="tfmask")
-class MaskedLM(keras.Model):
+class MaskedLM(_EncoderTask):
     """BERT masked-language model: encoder + MLM head at `mask_positions`.
 
     The head's output projection is the encoder's token embedding (tied), so the model has no
@@ -23,7 +43,7 @@ class MaskedLM(keras.Model):
     Outputs: [B, P, V] float32 logits over the vocabulary at each masked position.
 
     Train with `y = mask_ids` [B, P] and `sample_weight = mask_weights` [B, P] (see
-    `tfmask.data.pretraining_dataset`), `SparseCategoricalCrossentropy(from_logits=True)` and
+    `tfmask.text.pretraining_data.pretraining_dataset`), `SparseCategoricalCrossentropy(from_logits=True)` and
     `weighted_metrics`.
     """
 
@@ -48,36 +68,24 @@ class MaskedLM(keras.Model):
         # (encoder and activation are stored above: the head needs them before the graph.)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            "activation": self.activation,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+        config = super().get_config()
+        config.update(activation=self.activation)
+        return config
 
 
-class _ClassifierBase(keras.Model):
-    """Dropout + dense logits on one encoder output; subclasses name the output and the count.
-
-    Subclasses set `_output` ("sequence_output" or "pooled_output") and `_count_name` (the
-    constructor argument holding the number of classes)."""
+class _ClassifierBase(_EncoderTask):
+    """Dropout + dense logits over `num_classes` on one encoder output (`_output`:
+    "sequence_output" for a label per piece, "pooled_output" for one per sequence)."""
 
     _output: str
-    _count_name: str
 
-    def __init__(self, encoder, count: int, dropout: float = 0.1, **kwargs):
+    def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
         # === Layers ===
         self.encoder = encoder
         self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout",
                                                    dtype=encoder.dtype_policy)
         self.logits_dense = keras.layers.Dense(
-            count, kernel_initializer=bert_initializer(), name="logits",
+            num_classes, kernel_initializer=bert_initializer(), name="logits",
             dtype=encoder.dtype_policy)
 
         # === Functional Model ===
@@ -89,23 +97,13 @@ class _ClassifierBase(keras.Model):
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
-        setattr(self, self._count_name, int(count))
+        self.num_classes = int(num_classes)
         self.dropout = float(dropout)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "encoder": keras.saving.serialize_keras_object(self.encoder),
-            self._count_name: getattr(self, self._count_name),
-            "dropout": self.dropout,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        return cls(**config)
+        config = super().get_config()
+        config.update(num_classes=self.num_classes, dropout=self.dropout)
+        return config
 
 
 @keras.saving.register_keras_serializable(package="tfmask")
@@ -114,20 +112,26 @@ class TokenClassifier(_ClassifierBase):
 
     Args:
       encoder: a `BertEncoder`.
-      num_labels: number of tags (e.g. 9 for CoNLL-2003 in IOB2).
+      num_classes: number of tags (e.g. 9 for CoNLL-2003 in IOB2).
       dropout: dropout on the sequence output before the classifier.
 
     Inputs: the encoder's inputs (`token_ids`, `segment_ids`, `padding_mask`, [B, L] int32).
-    Outputs: [B, L, num_labels] float32 logits. Train with `y` = label ids [B, L] and
+    Outputs: [B, L, num_classes] float32 logits. Train with `y` = label ids [B, L] and
     `sample_weight` 1 on the first piece of each word, 0 elsewhere (see
-    `tfmask.finetune_data`), `SparseCategoricalCrossentropy(from_logits=True)`.
+    `tfmask.text.finetuning_data`), `SparseCategoricalCrossentropy(from_logits=True)`.
     """
 
     _output = "sequence_output"
-    _count_name = "num_labels"
 
-    def __init__(self, encoder, num_labels: int, dropout: float = 0.1, **kwargs):
-        super().__init__(encoder, num_labels, dropout, **kwargs)
+    def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
+        super().__init__(encoder, num_classes, dropout, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if "num_labels" in config:  # the name in `.keras` files of tfmask 0.1
+            config["num_classes"] = config.pop("num_labels")
+        return super().from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="tfmask")
@@ -144,7 +148,6 @@ class SequenceClassifier(_ClassifierBase):
     """
 
     _output = "pooled_output"
-    _count_name = "num_classes"
 
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
         super().__init__(encoder, num_classes, dropout, **kwargs)

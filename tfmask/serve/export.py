@@ -8,11 +8,12 @@ place, so a server never sees half an export and two exports never share a versi
                                Needs tensorflow-text ops: TF Serving >= 2.20.
       assets/vocab.txt, assets/labels.txt
       assets.extra/tf_serving_warmup_requests   a few serve_text requests TF Serving replays
-      assets.extra/op_audit.json                every op type of each signature
+                                                (warmup.py)
+      assets.extra/op_audit.json                every op type of each signature (audit.py)
     saved_models/NAME-ids/N/   serve only (integer ids in): core TensorFlow ops, loadable by
                                any TF Serving and by a process without tensorflow_text
-                               (CLARIFICATIONS: one tensorflow-text op anywhere in a SavedModel
-                               makes it unloadable there).
+                               (one tensorflow-text op anywhere in a SavedModel makes it
+                               unloadable there).
 
 Signatures (B = batch, L = sequence length, C = classes, W = words, E = entities, P = masks):
 
@@ -28,6 +29,8 @@ Signatures (B = batch, L = sequence length, C = classes, W = words, E = entities
       fill_mask  -> tokens string [B, P, K], probabilities float32 [B, P, K] (top K for each
                     "[MASK]" in the text, padded with ""/0), num_masks int32 [B]
 
+`serve_text` tokenizes and lays out `[CLS] pieces [SEP]` with the functions training uses
+(`packing.build_sequences`, and the NER windows of `finetuning_data.sentence_windows`).
 NER words are the input's whitespace-separated tokens, exactly the "words" of a CoNLL line
 that `tfmask evaluate` scores, each tokenized like training (BERT basic split + WordPiece on
 the word); long inputs go through the same overlapping windows, so `serve_text` on a
@@ -43,25 +46,21 @@ import os
 import shutil
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from tfmask import finetune_data, runs
-from tfmask.tokenization import MASK
+from tfmask import runs
+from tfmask.serve.audit import ExportError, audit
+from tfmask.serve.warmup import write_warmup
+from tfmask.text import finetuning_data
+from tfmask.text.labels import PREFIX_CODES, label_codes
+from tfmask.text.packing import build_sequences
+from tfmask.text.tokenization import MASK
 
 KINDS = ("sentiment", "ner", "fill_mask")
 TOP_K = 5
-#: tensorflow-text ops that TF Serving 2.12-2.19 (which link tensorflow-text 2.12.1) lack.
-MISSING_BEFORE_SERVING_2_20 = ("TFText>RoundRobinTrim", "TFText>RoundRobinGenerateMasks",
-                               "TFText>Utf8Binarize")
-_PY_FUNCTION_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
-#: Prefix codes of IOB2/IOBES tags for the in-graph entity reader.
-_O, _B, _I, _E, _S = range(5)
-
-
-class ExportError(ValueError):
-    """The run cannot be exported (or the export would not be servable)."""
+# Prefix codes of IOB2/IOBES tags for the in-graph entity reader (`labels.label_codes`).
+_O, _B, _I, _E, _S = (PREFIX_CODES[p] for p in "OBIES")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -73,31 +72,8 @@ def sanitize_utf8(text: tf.Tensor) -> tf.Tensor:
                                         replacement_char=0xFFFD)
 
 
-def dense_inputs(token_ids: tf.RaggedTensor, pad_id: int) -> dict:
-    """[B, (n)] ids -> the encoder's padded inputs, at least 2 wide (an empty batch densifies
-    to width 0, and the pooler reads position 0)."""
-    lengths = tf.concat([tf.cast(token_ids.row_lengths(), tf.int32), [2]], axis=0)
-    width = tf.reduce_max(lengths)
-    shape = tf.stack([tf.shape(token_ids.row_splits)[0] - 1, width])
-
-    def dense(x, value):
-        return x.to_tensor(value, shape=tf.cast(shape, tf.int64))
-
-    return {"token_ids": dense(tf.cast(token_ids, tf.int32), pad_id),
-            "segment_ids": dense(tf.zeros_like(token_ids, tf.int32), 0),
-            "padding_mask": dense(tf.ones_like(token_ids, tf.int32), 0)}
-
-
-def pack(pieces: tf.RaggedTensor, cls_id: int, sep_id: int, pad_id: int) -> dict:
-    """[B, (n)] pieces -> the encoder's inputs `[CLS] pieces [SEP]`, padded to the longest."""
-    batch = tf.shape(pieces.row_splits)[0] - 1
-    ids = tf.concat([tf.fill([batch, 1], cls_id), tf.cast(pieces, tf.int32),
-                     tf.fill([batch, 1], sep_id)], axis=1)
-    return dense_inputs(ids, pad_id)
-
-
 def entity_chunks(prefix: tf.Tensor, type_id: tf.Tensor, num_words: tf.Tensor):
-    """Entities of padded tag sequences, read with conlleval's rules (as `metrics.entity_spans`,
+    """Entities of padded tag sequences, read with conlleval's rules (as `labels.entity_spans`,
     which is tested equal to seqeval's default mode).
 
     Args:
@@ -145,19 +121,11 @@ def _pad_rows(values: tf.Tensor, rows: tf.Tensor, batch: tf.Tensor, pad) -> tf.T
     return tf.RaggedTensor.from_row_lengths(values, counts).to_tensor(pad)
 
 
-def _label_codes(labels: list[str]) -> tuple[list[int], list[int], list[str]]:
-    """Prefix code and type index of each label (IOB2/IOBES names), and the type names."""
-    types = sorted({label[2:] for label in labels if label != "O"})
-    prefix = [_O if label == "O" else "OBIES".index(label[0]) for label in labels]
-    type_ids = [-1 if label == "O" else types.index(label[2:]) for label in labels]
-    return prefix, type_ids, types
-
-
 # ----------------------------------------------------------------------------------------------
 # Serving modules
 # ----------------------------------------------------------------------------------------------
 _IDS_SPEC = {name: tf.TensorSpec([None, None], tf.int32, name=name)
-             for name in finetune_data.INPUT_NAMES}
+             for name in finetuning_data.INPUT_NAMES}
 _MASK_POSITIONS_SPEC = tf.TensorSpec([None, None], tf.int32, name="mask_positions")
 _TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 
@@ -198,20 +166,27 @@ class TextModule(IdsModule):
         self.labels = tf.constant(labels or [""], tf.string)
         self.vocab = tf.constant(tokenizer.vocab, tf.string)
         if kind == "ner":
-            prefix, type_ids, types = _label_codes(labels)
+            prefix, type_ids, types = label_codes(labels)
             self.label_prefix = tf.constant(prefix, tf.int32)
             self.label_type = tf.constant(type_ids, tf.int32)
             self.types = tf.constant(types or [""], tf.string)
         body = {"sentiment": self._sentiment, "ner": self._ner, "fill_mask": self._fill_mask}
         self.serve_text = tf.function(body[kind], input_signature=[_TEXT_SPEC])
 
+    def _pack(self, pieces, truncation="head"):
+        """[B, (n)] pieces -> the encoder's inputs, truncated as in training, padded to the
+        longest (at least 2 wide: an empty batch densifies to width 0, the pooler reads
+        position 0)."""
+        t = self.tokenizer
+        return build_sequences(pieces, cls_token_id=t.cls_token_id,
+                               sep_token_id=t.sep_token_id, pad_token_id=t.pad_token_id,
+                               max_sequence_length=self.max_sequence_length,
+                               truncation=truncation)
+
     # --- sentiment ---------------------------------------------------------------------------
     def _sentiment(self, text):
-        t = self.tokenizer
-        pieces = t.tokenize_words(sanitize_utf8(text)).merge_dims(1, 2)  # [B, (n)]
-        pieces = finetune_data.truncate_pieces(pieces, self.max_sequence_length - 2,
-                                               self.truncation)
-        logits = self.model(pack(pieces, t.cls_id, t.sep_id, t.pad_id), training=False)
+        pieces = self.tokenizer.tokenize_words(sanitize_utf8(text)).merge_dims(1, 2)
+        logits = self.model(self._pack(pieces, self.truncation), training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)  # [B, C]
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {"label": tf.gather(self.labels, label_id), "label_id": label_id,
@@ -224,15 +199,15 @@ class TextModule(IdsModule):
         # One extra empty text: the windowing loop cannot stack zero windows (empty batch).
         text = tf.concat([sanitize_utf8(text), [""]], axis=0)
         words, starts, ends = tf_text.WhitespaceTokenizer().tokenize_with_offsets(text)
-        pieces = finetune_data.word_pieces(words, t)  # [B, (W), (P)]
-        windows = finetune_data.sentence_windows(
-            pieces, tf.zeros_like(words, tf.int32), self.max_sequence_length, t.cls_id,
-            t.sep_id, self.window_stride)
-        logits = self.model(dense_inputs(windows["token_ids"], t.pad_id),
+        pieces = finetuning_data.word_pieces(words, t)  # [B, (W), (P)]
+        windows = finetuning_data.sentence_windows(
+            pieces, tf.zeros_like(words, tf.int32), self.max_sequence_length, t.cls_token_id,
+            t.sep_token_id, self.window_stride, pad_token_id=t.pad_token_id)  # [K, L] each
+        logits = self.model({k: windows[k] for k in finetuning_data.INPUT_NAMES},
                             training=False)  # [K, L, C]
         # Each word's prediction from the one window that owns it (as `merge_windows`).
-        owned = tf.where(windows["label_weights"].to_tensor(0.0) > 0)  # [N, 2] (window, pos)
-        word = tf.gather_nd(windows["word_index"].to_tensor(-1), owned)
+        owned = tf.where(windows["label_weights"] > 0)  # [N, 2] (window, position)
+        word = tf.gather_nd(windows["word_ids"], owned)
         sentence = tf.gather(windows["sentence"], owned[:, 0])
         flat_word = tf.gather(words.row_splits, sentence) + tf.cast(word, tf.int64)
         predicted = tf.argmax(tf.gather_nd(logits, owned), axis=-1, output_type=tf.int32)
@@ -275,13 +250,14 @@ class TextModule(IdsModule):
                         tf.gather(segments.row_lengths() - 1,
                                   segments.value_rowids()))  # [B*S]
         marker = tf.RaggedTensor.from_row_lengths(
-            tf.fill([tf.reduce_sum(tf.cast(~last, tf.int32))], t.mask_id),
+            tf.fill([tf.reduce_sum(tf.cast(~last, tf.int32))], t.mask_token_id),
             tf.cast(~last, tf.int64))  # [B*S, (0 or 1)]
         ids = segments.with_flat_values(tf.concat([pieces, marker], axis=1)).merge_dims(1, 2)
-        ids = ids[:, : self.max_sequence_length - 2]  # [B, (n)]
-        inputs = pack(ids, t.cls_id, t.sep_id, t.pad_id)
+        inputs = self._pack(ids)  # [B, L]
+        is_mask = tf.equal(inputs["token_ids"], t.mask_token_id)  # never a special or padding
         positions = tf.ragged.boolean_mask(
-            tf.ragged.range(ids.row_lengths()) + 1, tf.equal(ids, t.mask_id))  # [B, (P)]
+            tf.broadcast_to(tf.range(tf.shape(is_mask)[1]), tf.shape(is_mask)),
+            is_mask)  # [B, (P)]
         inputs["mask_positions"] = tf.cast(positions.to_tensor(0), tf.int32)
         logits = tf.cast(self.model(inputs, training=False), tf.float32)  # [B, P, V]
         probabilities, top = tf.math.top_k(tf.nn.softmax(logits, axis=-1), k=self.top_k)
@@ -291,105 +267,6 @@ class TextModule(IdsModule):
         return {"tokens": tf.where(real, tf.gather(self.vocab, top[:batch, :width]), ""),
                 "probabilities": tf.where(real, probabilities[:batch, :width], 0.0),
                 "num_masks": num_masks}
-
-
-# ----------------------------------------------------------------------------------------------
-# Op audit
-# ----------------------------------------------------------------------------------------------
-def graph_op_types(concrete_function) -> set[str]:
-    """Every op type in a concrete function's graph, nested functions included."""
-    graph_def = concrete_function.graph.as_graph_def()
-    ops = {node.op for node in graph_def.node}
-    for function in graph_def.library.function:
-        ops |= {node.op for node in function.node_def}
-    called = {f.signature.name for f in graph_def.library.function}
-    return ops - called  # calls of library functions are not op types
-
-
-def is_registered(op_type: str) -> bool:
-    """Whether this process has a kernel registry entry for `op_type` (TensorFlow's own ops,
-    plus those of the custom-op libraries loaded: here only tensorflow-text's)."""
-    from tensorflow.python.framework import op_def_registry
-
-    return op_def_registry.get(op_type) is not None
-
-
-def audit(functions: dict) -> dict:
-    """Op types per signature, the tensorflow-text ones, and what that needs of TF Serving.
-
-    Raises:
-      ExportError: a `py_function` (no server can run one) or an op that neither TensorFlow
-        nor tensorflow-text registers.
-    """
-    core = set(dir(tf.raw_ops))
-    report = {}
-    for name, function in functions.items():
-        ops = graph_op_types(function)
-        python = sorted(ops & _PY_FUNCTION_OPS)
-        if python:
-            raise ExportError(f"signature {name!r} calls Python ({python}): TF Serving cannot "
-                              "run it; keep preprocessing in TensorFlow ops")
-        custom = sorted(ops - core)
-        unknown = [op for op in custom if not is_registered(op)]
-        if unknown:
-            raise ExportError(f"signature {name!r} uses ops no TF Serving build has: {unknown}")
-        missing_old = sorted(set(custom) & set(MISSING_BEFORE_SERVING_2_20))
-        report[name] = {
-            "ops": sorted(ops),
-            "tensorflow_text_ops": custom,
-            "core_ops_only": not custom,
-            "min_tf_serving": "any" if not custom else "2.20",
-            "tf_serving_2_12_to_2_19_lack": missing_old,
-        }
-    return report
-
-
-# ----------------------------------------------------------------------------------------------
-# Warm-up requests (TF Serving's PredictionLog TFRecords, encoded by hand: no extra package)
-# ----------------------------------------------------------------------------------------------
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited protobuf field."""
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
-
-
-def warmup_record(model_name: str, signature: str, inputs: dict[str, np.ndarray]) -> bytes:
-    """A serialized `tensorflow.serving.PredictionLog` holding one `PredictRequest`.
-
-    PredictionLog.predict_log (6) -> PredictLog.request (1) -> PredictRequest{model_spec (1):
-    ModelSpec{name (1), signature_name (3)}, inputs (2): map<string, TensorProto>}.
-    """
-    spec = _field(1, model_name.encode()) + _field(3, signature.encode())
-    request = _field(1, spec)
-    for key, value in inputs.items():
-        tensor = tf.make_tensor_proto(value).SerializeToString()
-        request += _field(2, _field(1, key.encode()) + _field(2, tensor))
-    return _field(6, _field(1, request))
-
-
-WARMUP_TEXTS = {
-    "sentiment": ["a gripping , funny and moving film .", "dull and far too long ."],
-    "ner": ["Peter Blackburn visited the European Commission in Brussels .", ""],
-    "fill_mask": ["the capital of france is [MASK] .", "[MASK] [MASK] and a [MASK] ."],
-}
-
-
-def write_warmup(directory: str, model_name: str, kind: str) -> str:
-    path = os.path.join(directory, "assets.extra", "tf_serving_warmup_requests")
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tf.io.TFRecordWriter(path) as writer:
-        writer.write(warmup_record(model_name, "serving_default",
-                                   {"text": np.array(WARMUP_TEXTS[kind], dtype=object)}))
-    return path
 
 
 # ----------------------------------------------------------------------------------------------
@@ -415,9 +292,7 @@ def _load(run_dir: str, kind: str):
         max_len = min(config.get("data", {}).get("max_sequence_length", positions), positions)
         return (runs.load_masked_lm(run_dir), runs.load_tokenizer(run_dir), [], max_len, "head",
                 None)
-    from tfmask.finetuning import load_finetuned
-
-    experiment, model, tokenizer = load_finetuned(run_dir)
+    experiment, model, tokenizer = runs.load_finetuned(run_dir)
     d = experiment.data
     return (model, tokenizer, experiment.labels, d.max_sequence_length, d.truncation,
             d.window_stride)
@@ -479,7 +354,8 @@ def export(run_dir: str, name: str, base_dir: str = "saved_models", top_k: int =
     serve_text = text_module.serve_text.get_concrete_function(_TEXT_SPEC)
     report = audit({"serve": serve, "serve_text": serve_text})
     if not report["serve"]["core_ops_only"]:
-        raise ExportError(f"serve uses tensorflow-text ops {report['serve']['tensorflow_text_ops']}")
+        raise ExportError("serve uses tensorflow-text ops "
+                          f"{report['serve']['tensorflow_text_ops']}")
 
     def extras(directory):
         write_warmup(directory, name, kind)

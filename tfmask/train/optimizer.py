@@ -1,53 +1,15 @@
-"""Strategy choice, optimizer and schedule, callbacks, and the `model.fit` pretraining loop."""
+"""AdamW as BERT trains it: warm-up + linear decay, no decay on LayerNorm and biases, the
+global-norm clip of the dense gradient, PyTorch's epsilon placement, optional layer-wise
+learning-rate decay; and the compile step that pairs it with a loss over weighted positions."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import time
-import warnings
 
 import keras
 from keras import ops
 import tensorflow as tf
 
-_BACKUP_METADATA = "training_metadata.json"
-
-
-# ----------------------------------------------------------------------------------------------
-# Strategy
-# ----------------------------------------------------------------------------------------------
-def choose_strategy(name: str = "auto", devices: list[str] | None = None):
-    """Returns a `tf.distribute.Strategy`.
-
-    Args:
-      name: "auto" (MirroredStrategy over the visible GPUs; the default strategy on CPU),
-        "default", "mirrored", "multi_worker" (reads `TF_CONFIG`), or "tpu" (a TPU reached
-        through `TPUClusterResolver`, e.g. in Colab).
-      devices: for "mirrored", explicit devices (e.g. two logical CPUs in tests).
-    """
-    if name == "auto":
-        gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.MirroredStrategy() if gpus else tf.distribute.get_strategy()
-    if name == "default":
-        return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy(devices=devices)
-    if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    if name == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"--strategy must be auto, default, mirrored, multi_worker or tpu; "
-                     f"got {name!r}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Optimizer
-# ----------------------------------------------------------------------------------------------
 @keras.saving.register_keras_serializable(package="tfmask")
 class WarmupLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up from 0 to `peak_learning_rate`, then linear decay to 0 at `total_steps`.
@@ -203,108 +165,21 @@ def build_optimizer(learning_rate: float, total_steps: int, warmup_steps: int = 
     return optimizer
 
 
-def compile_masked_lm(model: keras.Model, optimizer, jit_compile=False,
-                      steps_per_execution: int = 1) -> None:
-    """Loss and masked-token accuracy over the masked positions only.
+def compile_model(model: keras.Model, optimizer, accuracy_name: str = "accuracy",
+                  jit_compile: bool = False, steps_per_execution: int = 1) -> None:
+    """Cross-entropy on logits and an accuracy, both over the weighted positions only.
 
-    The dataset's `sample_weight` is zero on unused prediction slots and normalised over the
-    global batch (see `tfmask.data.pretraining_dataset`), so Keras's default reduction yields
-    the mean cross-entropy over masked tokens, identical for any number of replicas.
+    Every tfmask dataset yields `(x, y, sample_weight)` whose weights are zero where nothing
+    is predicted (unused MLM slots, padding, non-first word pieces) and scaled so that Keras's
+    default reduction gives the mean over the predicted positions of the global batch:
+    identical for any number of replicas. `accuracy_name` is "masked_accuracy" for MLM and
+    "accuracy" for the classifiers (NER: over first pieces, a quick progress-bar number; the
+    metric that counts is the entity F1 of the validation callback).
     """
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="masked_accuracy")],
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name=accuracy_name)],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
-
-
-# ----------------------------------------------------------------------------------------------
-# Callbacks
-# ----------------------------------------------------------------------------------------------
-def resumed_epoch(backup_dir: str) -> int:
-    """The epoch (= checkpoint interval) `BackupAndRestore` will resume from; 0 if none."""
-    path = os.path.join(backup_dir, _BACKUP_METADATA)
-    if not os.path.exists(path):
-        return 0
-    with open(path) as fh:
-        return int(json.load(fh)["epoch"])
-
-
-class HistoryRecorder(keras.callbacks.Callback):
-    """Writes `history.json` (one record per checkpoint interval) and `history.png`.
-
-    Records: `step`, `loss`, `masked_accuracy`, `tokens_per_second` (B x L positions per
-    second of training steps, evaluation excluded), `learning_rate`, `wall_time`, and with
-    evaluation data `eval_loss`, `eval_masked_accuracy`. On resume, records of steps beyond the
-    restored checkpoint are dropped and the rest kept.
-    """
-
-    def __init__(self, run_dir: str, steps_per_epoch: int, tokens_per_step: int,
-                 start_step: int = 0):
-        super().__init__()
-        self.path = os.path.join(run_dir, "history.json")
-        self.plot_path = os.path.join(run_dir, "history.png")
-        self.steps_per_epoch = steps_per_epoch
-        self.tokens_per_step = tokens_per_step
-        self.records = []
-        if os.path.exists(self.path):
-            with open(self.path) as fh:
-                self.records = [r for r in json.load(fh) if r["step"] <= start_step]
-        self._start = self._last_batch_end = None
-        self._run_start = time.time()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._last_batch_end = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        elapsed = max((self._last_batch_end or time.perf_counter()) - self._start, 1e-9)
-        record = {
-            "step": (epoch + 1) * self.steps_per_epoch,
-            "loss": float(logs["loss"]),
-            "masked_accuracy": float(logs["masked_accuracy"]),
-            "tokens_per_second": self.steps_per_epoch * self.tokens_per_step / elapsed,
-            "learning_rate": float(keras.ops.convert_to_numpy(
-                self.model.optimizer.learning_rate)),
-            "wall_time": time.time() - self._run_start,
-        }
-        if "val_loss" in logs:
-            record["eval_loss"] = float(logs["val_loss"])
-            record["eval_masked_accuracy"] = float(logs["val_masked_accuracy"])
-        self.records.append(record)
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(self.records, fh, indent=1)
-        os.replace(tmp, self.path)  # never a half-written history after a kill
-        from tfmask.plots import plot_history
-
-        plot_history(self.records, self.plot_path)
-
-
-class ReseedDropout(keras.callbacks.Callback):
-    """Sets every dropout RNG state from the epoch number at the start of each epoch.
-
-    Keras's weight checkpoints do not hold the `SeedGenerator` states that drive dropout, so a
-    run restored by `BackupAndRestore` would draw different dropout masks than the run that
-    was interrupted. Deriving the states from (initial seed, epoch) makes a resumed run draw
-    exactly the masks an uninterrupted one draws.
-    """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        for layer in self.model._flatten_layers(include_self=True):
-            for generator in getattr(layer, "_seed_generators", ()):
-                state = keras.ops.convert_to_numpy(generator.state.value)
-                # state[0] is the generator's seed (fixed by the run seed); state[1] counts
-                # draws. Each epoch gets its own block of 2**20 draws.
-                state[1] = epoch << 20
-                generator.state.assign(state)
-
-
-def quiet_unused_pooler_warning():
-    """MLM pretraining (no next-sentence task) leaves the pooler without gradients: expected."""
-    warnings.filterwarnings("ignore", message="Gradients do not exist for variables.*pooler")

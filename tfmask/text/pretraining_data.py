@@ -1,6 +1,7 @@
-"""tf.data pipelines: raw text in, `(x, y, sample_weight)` batches out, all inside the graph.
+"""The pretraining tf.data pipeline: raw text in, `(x, y, sample_weight)` batches out, all
+inside the graph, configured by the `DataConfig` and `MaskingConfig` sections.
 
-Pretraining pipeline, per global batch:
+Per global batch:
 
     files (globs, shuffled, sharded) --interleave--> lines of each file + end-of-file marker
       -> hold-out split by a hash of the line (train / eval from the same files)
@@ -24,8 +25,10 @@ from typing import Sequence
 
 import tensorflow as tf
 
-from tfmask import masking, packing
-from tfmask.tokenization import WordPieceTokenizer
+from tfmask.config import DataConfig, MaskingConfig
+from tfmask.text.masking import apply_masking
+from tfmask.text.packing import chunk_lines, finalize, pack_lines
+from tfmask.text.tokenization import WordPieceTokenizer
 
 _TOKENIZE_BATCH = 256
 _HASH_BUCKETS = 10_000
@@ -72,12 +75,12 @@ def tfds_lines(name_split: str, text_key: str = "text", data_dir: str | None = N
         tf.concat([tf.strings.split(text, "\n"), [""]], 0)))
 
 
-def holdout_filter(holdout: float, keep_heldout: bool):
-    """A `filter` predicate: held-out lines (a `holdout` fraction, by hash) or the others.
+def holdout_filter(eval_holdout: float, keep_heldout: bool):
+    """A `filter` predicate: held-out lines (an `eval_holdout` fraction, by hash) or the others.
 
     Empty lines (document ends) pass either way.
     """
-    threshold = int(round(holdout * _HASH_BUCKETS))
+    threshold = int(round(eval_holdout * _HASH_BUCKETS))
 
     def keep(line):
         heldout = tf.strings.to_hash_bucket_fast(line, _HASH_BUCKETS) < threshold
@@ -88,57 +91,46 @@ def holdout_filter(holdout: float, keep_heldout: bool):
 
 
 def pack_text_lines(lines: tf.data.Dataset, tokenizer: WordPieceTokenizer,
-                    max_sequence_length: int, packing_mode: str = "full_sentences"):
+                    max_sequence_length: int, packing: str = "full_sentences"):
     """Lines (empty line = end of document) -> packed `(ids, word_starts)` sequences."""
     budget = max_sequence_length - 2
 
     def tokenize(batch):
         ids, starts = tokenizer.pieces_and_word_starts(batch)
-        return packing.chunk_lines(ids, starts, budget)
+        return chunk_lines(ids, starts, budget)
 
     chunks = lines.batch(_TOKENIZE_BATCH).map(tokenize).unbatch()
-    return packing.pack_lines(chunks, budget, packing_mode)
+    return pack_lines(chunks, budget, packing)
 
 
 def pretraining_dataset(
     tokenizer: WordPieceTokenizer,
-    files: Sequence[str] | None = None,
+    data: DataConfig,
+    masking: MaskingConfig,
     *,
-    tfds_name: str | None = None,
-    tfds_text_key: str = "text",
-    tfds_data_dir: str | None = None,
-    batch_size: int = 32,
-    max_sequence_length: int = 128,
-    packing_mode: str = "full_sentences",
-    masking_strategy: str = "random",
-    selection_rate: float = 0.15,
-    max_predictions: int = 20,
-    mask_token_rate: float = 0.8,
-    random_token_rate: float = 0.1,
+    batch_size: int,
     seed: int = 0,
     training: bool = True,
     start_step: int = 0,
-    shuffle_buffer: int = 10_000,
-    holdout: float = 0.0,
-    heldout_split: bool = False,
+    eval_split: bool = False,
     input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
     """Builds the MLM pretraining pipeline (see the module docstring).
 
     Args:
       tokenizer: the `WordPieceTokenizer`.
-      files: text files (one sentence or paragraph a line, empty line between documents).
-      tfds_name: instead of files, a TFDS `NAME:SPLIT` whose `tfds_text_key` holds text.
+      data: where the text comes from and how it is packed: `corpus` (file globs: one
+        sentence or paragraph a line, an empty line between documents) or `tfds` (a TFDS
+        `NAME:SPLIT` whose `tfds_text_key` holds text), `eval_corpus` / `eval_holdout`,
+        `max_sequence_length` (L, `[CLS]` and `[SEP]` included), `packing`
+        ("full_sentences" or "one_line") and `shuffle_buffer`.
+      masking: the masking strategy and rates (see `masking.apply_masking`).
       batch_size: global batch size (split across replicas by the strategy).
-      max_sequence_length: L, including `[CLS]` and `[SEP]`.
-      packing_mode: "full_sentences" or "one_line".
-      masking_strategy, selection_rate, max_predictions, mask_token_rate, random_token_rate:
-        see `masking.mask_tokens`.
       seed: the run seed: file order, sequence shuffling and every step's mask derive from it.
       training: repeat and shuffle forever (True) or make one deterministic pass (False).
       start_step: skip this many batches (a resumed run starts where it stopped).
-      holdout: fraction of lines (by hash) reserved for evaluation.
-      heldout_split: yield the held-out lines instead of the others.
+      eval_split: read the evaluation text instead of the training text: `eval_corpus`, or
+        without one the `eval_holdout` fraction of lines (by hash) that training never sees.
       input_context: for `distribute_datasets_from_function`: shards files per input pipeline
         and batches per replica.
 
@@ -152,24 +144,31 @@ def pretraining_dataset(
            averages replicas, so this scaling makes the loss the mean over the masked tokens
            of the *global* batch, identical for 1 or N replicas.
     """
-    if (files is None) == (tfds_name is None):
-        raise ValueError("give exactly one of files or tfds_name")
-    if max_predictions > max_sequence_length:
-        raise ValueError(f"max_predictions ({max_predictions}) > max_sequence_length "
+    if bool(data.corpus) == bool(data.tfds):
+        raise ValueError("give exactly one of data.corpus (files) and data.tfds")
+    if eval_split and not (data.eval_corpus or data.holdout_active):
+        raise ValueError("no evaluation text: give data.eval_corpus or data.eval_holdout > 0")
+    max_sequence_length = data.max_sequence_length
+    if masking.max_predictions > max_sequence_length:
+        raise ValueError(f"max_predictions ({masking.max_predictions}) > max_sequence_length "
                          f"({max_sequence_length})")
+    # The held-out lines of the corpus are split off by hash; an eval corpus is read whole.
+    holdout = data.eval_holdout if data.holdout_active else 0.0
+    files = None
+    if eval_split and data.eval_corpus:
+        files = expand_globs(data.eval_corpus)
+    elif not data.tfds:
+        files = expand_globs(data.corpus)
     per_replica = batch_size
     if input_context is not None:
         per_replica = input_context.get_per_replica_batch_size(batch_size)
     options = tf.data.Options()
     options.deterministic = True
 
-    if tfds_name is not None:
+    if files is None:
         lines_per_source = None
-        lines = tfds_lines(tfds_name, tfds_text_key, tfds_data_dir, input_context)
+        lines = tfds_lines(data.tfds, data.tfds_text_key, data.tfds_data_dir, input_context)
     else:
-        files = list(files)
-        if not files:
-            raise ValueError("no input files")
         sources = tf.data.Dataset.from_tensor_slices(files)
         if input_context is not None and input_context.num_input_pipelines > 1:
             sources = sources.shard(input_context.num_input_pipelines,
@@ -187,8 +186,8 @@ def pretraining_dataset(
 
     def to_sequences(lines):
         if holdout > 0:
-            lines = lines.filter(holdout_filter(holdout, keep_heldout=heldout_split))
-        return pack_text_lines(lines, tokenizer, max_sequence_length, packing_mode)
+            lines = lines.filter(holdout_filter(holdout, keep_heldout=eval_split))
+        return pack_text_lines(lines, tokenizer, max_sequence_length, data.packing)
 
     if lines_per_source is not None:
         # One packer per file, so documents never cross files and files pack in parallel.
@@ -200,7 +199,8 @@ def pretraining_dataset(
         sequences = to_sequences(lines)
 
     if training:
-        sequences = sequences.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        sequences = sequences.shuffle(data.shuffle_buffer, seed=seed,
+                                      reshuffle_each_iteration=True)
         sequences = sequences.repeat()
     # Training batches are always full (the weight normalisation assumes B sequences); an
     # evaluation pass keeps its last, smaller batch so small held-out sets still count.
@@ -209,24 +209,20 @@ def pretraining_dataset(
         batches = batches.skip(start_step)
     step_offset = start_step if training else _EVAL_SEED_OFFSET
 
-    mask_kwargs = dict(
-        strategy=masking_strategy, vocabulary_size=tokenizer.vocabulary_size,
-        mask_token_id=tokenizer.mask_id, special_ids=tokenizer.special_ids,
-        selection_rate=selection_rate, max_predictions=max_predictions,
-        mask_token_rate=mask_token_rate, random_token_rate=random_token_rate)
-
     def to_model_inputs(step, batch):
         ids, starts = batch
-        features = packing.finalize(ids, starts, max_sequence_length, tokenizer.cls_id,
-                                    tokenizer.sep_id, tokenizer.pad_id)
+        features = finalize(ids, starts, max_sequence_length, tokenizer.cls_token_id,
+                            tokenizer.sep_token_id, tokenizer.pad_token_id)
         step_seed = tf.stack([tf.cast(seed, tf.int64), step])
-        features = masking.apply_masking(features, step_seed, **mask_kwargs)
+        features = apply_masking(features, step_seed, masking,
+                                 vocabulary_size=tokenizer.vocabulary_size,
+                                 mask_token_id=tokenizer.mask_token_id,
+                                 special_ids=tokenizer.special_ids)
         weights = features["mask_weights"]
         weights = weights * tf.cast(tf.size(weights), tf.float32) / tf.maximum(
             tf.reduce_sum(weights), 1.0)
-        x = {k: features[k] for k in ("token_ids", "segment_ids", "mask_positions")}
-        # int32 like the encoder's input: a bool batch cannot be split across replicas.
-        x["padding_mask"] = tf.cast(features["padding_mask"], tf.int32)
+        x = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask",
+                                      "mask_positions")}
         return x, features["mask_ids"], weights
 
     batches = batches.enumerate(start=step_offset).map(

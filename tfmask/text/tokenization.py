@@ -110,8 +110,8 @@ class WordPieceTokenizer(tf.Module):
         missing = [t for t in SPECIAL_TOKENS if t not in index]
         if missing:
             raise ValueError(f"vocabulary lacks special tokens {missing}")
-        self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id = (
-            index[t] for t in SPECIAL_TOKENS)
+        (self.pad_token_id, self.unk_token_id, self.cls_token_id, self.sep_token_id,
+         self.mask_token_id) = (index[t] for t in SPECIAL_TOKENS)
         # Ids a masker may never select and a random replacement may never produce: the five
         # specials plus BERT's "[unused*]" placeholders when the vocabulary has them.
         self.special_ids = sorted(

@@ -20,12 +20,15 @@ import sys
 import keras
 import tensorflow as tf
 
-from tfmask import data, presets, tokenization, training
-from tfmask.config import (  # noqa: F401  RunConflictError: raised here, importable here
-    DataConfig, Experiment, RunConflictError, claim_run_dir)
-from tfmask.encoder import BertEncoder
-from tfmask.heads import MaskedLM
-from tfmask.runs import load_encoder  # noqa: F401  (re-exported: pretraining's output)
+from tfmask import presets, runs
+from tfmask.text import pretraining_data, tokenization
+from tfmask.train.callbacks import (HistoryRecorder, ReseedDropout, quiet_unused_pooler_warning,
+                                    resumed_epoch)
+from tfmask.train.distribute import choose_strategy
+from tfmask.train.optimizer import build_optimizer, compile_model
+from tfmask.config import DataConfig, Experiment
+from tfmask.model.encoder import BertEncoder
+from tfmask.model.heads import MaskedLM
 
 
 EMBEDDED_EVAL_HOLDOUT = 0.05
@@ -35,10 +38,10 @@ def resolve_corpus(experiment: Experiment, run_dir: str) -> None:
     """Fills `data.corpus` with the embedded corpus when no text source is given."""
     if experiment.data.corpus or experiment.data.tfds:
         return
-    from tfmask import embedded
+    from tfmask import demo
 
     directory = os.path.join(run_dir, "embedded_corpus")
-    embedded.write_corpus(directory, seed=0)
+    demo.write_corpus(directory, seed=0)
     experiment.data.corpus = [os.path.join(directory, "*.txt")]
     if experiment.data.eval_holdout == DataConfig.eval_holdout:
         # 1% of a 300 KB corpus is a handful of sequences: hold out 5% for a stable curve.
@@ -49,11 +52,11 @@ def training_lines(experiment: Experiment) -> tf.data.Dataset:
     """The lines a vocabulary may be learned from: training text only, held-out lines excluded."""
     d = experiment.data
     if d.tfds:
-        lines = data.tfds_lines(d.tfds, d.tfds_text_key, d.tfds_data_dir)
+        lines = pretraining_data.tfds_lines(d.tfds, d.tfds_text_key, d.tfds_data_dir)
     else:
-        lines = tf.data.TextLineDataset(data.expand_globs(d.corpus))
+        lines = tf.data.TextLineDataset(pretraining_data.expand_globs(d.corpus))
     if d.holdout_active:
-        lines = lines.filter(data.holdout_filter(d.eval_holdout, keep_heldout=False))
+        lines = lines.filter(pretraining_data.holdout_filter(d.eval_holdout, keep_heldout=False))
     return lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
 
 
@@ -71,40 +74,23 @@ def prepare_vocabulary(experiment: Experiment, run_dir: str) -> tokenization.Wor
         vocab = tokenization.learn_vocabulary(
             training_lines(experiment), experiment.tokenizer.vocabulary_size, lower)
     if not os.path.exists(path):
-        tokenization.save_vocabulary(vocab, path)
+        runs.write_vocabulary(run_dir, vocab)
     return tokenization.WordPieceTokenizer(vocab, lower_case=lower)
 
 
 def dataset_kwargs(experiment: Experiment, tokenizer) -> dict:
-    """Arguments of `data.pretraining_dataset` shared by the training and eval pipelines."""
-    d, m = experiment.data, experiment.masking
-    return dict(
-        tokenizer=tokenizer, batch_size=experiment.train.batch_size,
-        max_sequence_length=d.max_sequence_length, packing_mode=d.packing,
-        masking_strategy=m.strategy, selection_rate=m.selection_rate,
-        max_predictions=m.max_predictions, mask_token_rate=m.mask_token_rate,
-        random_token_rate=m.random_token_rate, seed=experiment.train.seed,
-        shuffle_buffer=d.shuffle_buffer)
-
-
-def source_kwargs(experiment: Experiment, eval_split: bool) -> dict:
-    d = experiment.data
-    if eval_split and d.eval_corpus:
-        return {"files": data.expand_globs(d.eval_corpus)}
-    source = ({"tfds_name": d.tfds, "tfds_text_key": d.tfds_text_key,
-               "tfds_data_dir": d.tfds_data_dir} if d.tfds
-              else {"files": data.expand_globs(d.corpus)})
-    if d.holdout_active:
-        source.update(holdout=d.eval_holdout, heldout_split=eval_split)
-    return source
+    """Arguments of `pretraining_data.pretraining_dataset` shared by the training and eval
+    pipelines (which add `training`, `start_step` or `eval_split`)."""
+    return dict(tokenizer=tokenizer, data=experiment.data, masking=experiment.masking,
+                batch_size=experiment.train.batch_size, seed=experiment.train.seed)
 
 
 def eval_dataset(experiment: Experiment, tokenizer) -> tuple[tf.data.Dataset | None, int]:
     """The same eval batches at every checkpoint: (dataset, number of batches)."""
     if not experiment.data.eval_corpus and not experiment.data.holdout_active:
         return None, 0
-    ds = data.pretraining_dataset(**dataset_kwargs(experiment, tokenizer),
-                                  **source_kwargs(experiment, eval_split=True), training=False)
+    ds = pretraining_data.pretraining_dataset(**dataset_kwargs(experiment, tokenizer),
+                                              training=False, eval_split=True)
     ds = ds.take(experiment.train.eval_steps).cache()
     count = sum(1 for _ in ds)
     if count == 0:
@@ -134,6 +120,8 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
     if t.steps % t.save_every:
         raise ValueError(f"--steps ({t.steps}) must be a multiple of --save-every "
                          f"({t.save_every}): one Keras epoch is one checkpoint interval")
+    if experiment.data.corpus and experiment.data.tfds:
+        raise ValueError("give --corpus or --tfds, not both")
     os.makedirs(run_dir, exist_ok=True)
     resolve_corpus(experiment, run_dir)
     tokenizer = prepare_vocabulary(experiment, run_dir)
@@ -145,43 +133,42 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
         max_sequence_length=max(512, experiment.data.max_sequence_length),
         dropout=experiment.encoder.dropout)
 
-    claim_run_dir(experiment, run_dir)
+    runs.claim_run_dir(experiment, run_dir)
 
     keras.utils.set_random_seed(t.seed)
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy(t.mixed_precision)
-    strategy = strategy or training.choose_strategy(t.strategy)
-    training.quiet_unused_pooler_warning()
+    strategy = strategy or choose_strategy(t.strategy)
+    quiet_unused_pooler_warning()
 
     backup_dir = os.path.join(run_dir, "checkpoints")
-    start_step = training.resumed_epoch(backup_dir) * t.save_every
+    start_step = resumed_epoch(backup_dir) * t.save_every
     if start_step:
         print(f"Resuming {run_dir} from step {start_step} of {t.steps}.", flush=True)
-    train_ds = data.pretraining_dataset(**dataset_kwargs(experiment, tokenizer),
-                                        **source_kwargs(experiment, eval_split=False),
-                                        training=True, start_step=start_step)
+    train_ds = pretraining_data.pretraining_dataset(**dataset_kwargs(experiment, tokenizer),
+                                                    training=True, start_step=start_step)
     eval_ds, eval_batches = eval_dataset(experiment, tokenizer)
 
     with strategy.scope():
         encoder = BertEncoder.from_encoder_config(experiment.encoder)
         model = MaskedLM(encoder)
-        optimizer = training.build_optimizer(
+        optimizer = build_optimizer(
             t.learning_rate, t.steps, t.warmup_steps, t.weight_decay, t.clipnorm,
             t.adam_epsilon)
-        training.compile_masked_lm(model, optimizer, t.jit_compile, t.steps_per_execution)
+        compile_model(model, optimizer, "masked_accuracy", t.jit_compile, t.steps_per_execution)
 
     # The history row of an interval is written before the checkpoint that marks the
     # interval done: a kill between the two then only repeats the interval, never loses a row.
     callbacks = [
-        training.HistoryRecorder(run_dir, t.save_every,
+        HistoryRecorder(run_dir, t.save_every,
                                  t.batch_size * experiment.data.max_sequence_length,
                                  start_step=start_step),
         keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch",
                                          delete_checkpoint=False),
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
-        training.ReseedDropout(),
+        ReseedDropout(),
     ]
     if verbose is None:
         verbose = 1 if sys.stdout.isatty() else 2

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import ops
 
 from tfmask.config import EncoderConfig
-from tfmask.layers import PositionEmbedding, TransformerBlock
+from tfmask.model.layers import PositionEmbedding, TransformerBlock
 
 
 def bert_initializer():
@@ -120,25 +122,22 @@ class BertEncoder(keras.Model):
 
     @classmethod
     def from_encoder_config(cls, config: EncoderConfig, **kwargs) -> "BertEncoder":
-        import dataclasses
-
         return cls(**dataclasses.asdict(config), **kwargs)
 
+    def encoder_config(self) -> EncoderConfig:
+        """The `EncoderConfig` this encoder was built from (`from_encoder_config`'s inverse)."""
+        return EncoderConfig(**{f.name: getattr(self, f.name)
+                                for f in dataclasses.fields(EncoderConfig)})
+
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "vocabulary_size": self.vocabulary_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "intermediate_dim": self.intermediate_dim,
-            "dropout": self.dropout,
-            "max_sequence_length": self.max_sequence_length,
-            "num_segments": self.num_segments,
-            "activation": self.activation,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-        }
+        config = super().get_config()  # name, trainable, dtype
+        config.update(
+            vocabulary_size=self.vocabulary_size, num_layers=self.num_layers,
+            num_heads=self.num_heads, hidden_dim=self.hidden_dim,
+            intermediate_dim=self.intermediate_dim, dropout=self.dropout,
+            max_sequence_length=self.max_sequence_length, num_segments=self.num_segments,
+            activation=self.activation)
+        return config
 
     @classmethod
     def from_config(cls, config):
@@ -146,3 +145,11 @@ class BertEncoder(keras.Model):
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         return cls(**config)
+
+
+def with_dropout(encoder: BertEncoder, dropout: float) -> BertEncoder:
+    """The same encoder (config and weights) with `dropout` inside it."""
+    config = dataclasses.replace(encoder.encoder_config(), dropout=float(dropout))
+    rebuilt = BertEncoder.from_encoder_config(config)
+    rebuilt.set_weights(encoder.get_weights())
+    return rebuilt

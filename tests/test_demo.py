@@ -1,4 +1,4 @@
-"""Tests for the embedded default data (tfmask/embedded.py)."""
+"""Tests for the embedded default data (the `tfmask.demo` package)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,16 @@ import random
 import re
 import time
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 
-from tfmask import embedded
+from tfmask import demo
 
 ENTITY_TYPES = {"PER", "LOC", "ORG", "MISC"}
 TAGS = {"O"} | {f"{p}-{t}" for p in "BI" for t in ENTITY_TYPES}
 
 
-def assert_valid_iob2(tags: List[str]) -> None:
+def assert_valid_iob2(tags: list[str]) -> None:
     """Every I-X must follow B-X or I-X of the same type."""
     prev = "O"
     for tag in tags:
@@ -29,7 +28,7 @@ def assert_valid_iob2(tags: List[str]) -> None:
         prev = tag
 
 
-def read_conll(path: Path) -> List[Tuple[List[str], List[str], List[str], List[str]]]:
+def read_conll(path: Path) -> list[tuple[list[str], list[str], list[str], list[str]]]:
     """Parse a CoNLL-2003 file back into (words, pos, chunks, tags) per sentence."""
     lines = path.read_text(encoding="utf-8").split("\n")
     assert lines[0] == "-DOCSTART- -X- -X- O"
@@ -51,20 +50,20 @@ def read_conll(path: Path) -> List[Tuple[List[str], List[str], List[str], List[s
 
 @pytest.fixture(scope="module")
 def all_files(tmp_path_factory) -> dict:
-    return embedded.write_all(tmp_path_factory.mktemp("embedded"), seed=0)
+    return demo.write_all(tmp_path_factory.mktemp("embedded"), seed=0)
 
 
 # --- corpus -----------------------------------------------------------------
 
 
 def test_corpus_is_deterministic_per_seed():
-    a = embedded.corpus_documents(seed=0, num_documents=50)
-    assert a == embedded.corpus_documents(seed=0, num_documents=50)
-    assert a != embedded.corpus_documents(seed=1, num_documents=50)
+    a = demo.corpus_documents(seed=0, num_documents=50)
+    assert a == demo.corpus_documents(seed=0, num_documents=50)
+    assert a != demo.corpus_documents(seed=1, num_documents=50)
 
 
 def test_documents_have_3_to_12_clean_sentences():
-    docs = embedded.corpus_documents(seed=3, num_documents=200)
+    docs = demo.corpus_documents(seed=3, num_documents=200)
     assert len(docs) == 200
     for doc in docs:
         assert 3 <= len(doc) <= 12
@@ -95,16 +94,16 @@ def test_write_corpus_files_sizes_and_blank_line_separation(all_files):
 
 
 def test_write_corpus_returns_sorted_paths(tmp_path):
-    paths = embedded.write_corpus(tmp_path / "new" / "dir", seed=5, num_files=3, num_documents=30)
+    paths = demo.write_corpus(tmp_path / "new" / "dir", seed=5, num_files=3, num_documents=30)
     assert paths == sorted(paths)
     assert len(paths) == 3
     assert all(Path(p).is_file() for p in paths)
     blocks = [b for p in paths for b in Path(p).read_text().rstrip("\n").split("\n\n")]
-    assert blocks == ["\n".join(d) for d in embedded.corpus_documents(5, 30)]
+    assert blocks == ["\n".join(d) for d in demo.corpus_documents(5, 30)]
 
 
 def test_corpus_vocabulary_is_rich_but_small():
-    docs = embedded.corpus_documents()
+    docs = demo.corpus_documents()
     vocab = {w for doc in docs for s in doc for w in s.split()}
     assert 1500 <= len(vocab) <= 3000, len(vocab)
 
@@ -113,7 +112,7 @@ def test_corpus_facts_are_consistent():
     """A person named as chief executive always leads the same company."""
     employer = collections.defaultdict(set)
     pattern = re.compile(r"^(\w+ \w+) , the chief executive of (\w+ \w+) ,")
-    for doc in embedded.corpus_documents():
+    for doc in demo.corpus_documents():
         for sentence in doc:
             m = pattern.match(sentence)
             if m:
@@ -123,7 +122,7 @@ def test_corpus_facts_are_consistent():
 
 
 def test_corpus_uses_agreement_and_tenses():
-    text = "\n".join(s for d in embedded.corpus_documents() for s in d)
+    text = "\n".join(s for d in demo.corpus_documents() for s in d)
     assert re.search(r"\ban [AEIOUaeiou]", text)
     assert not re.search(r"\ba [aeio]", text)  # "a" before a vowel is always fixed
     assert " will " in text and " was " in text and " is " in text
@@ -138,9 +137,9 @@ def test_corpus_uses_agreement_and_tenses():
 
 
 def test_ner_sentences_deterministic_and_well_formed():
-    sents = embedded.ner_sentences(seed=0, num_sentences=300)
-    assert sents == embedded.ner_sentences(seed=0, num_sentences=300)
-    assert sents != embedded.ner_sentences(seed=1, num_sentences=300)
+    sents = demo.ner_sentences(seed=0, num_sentences=300)
+    assert sents == demo.ner_sentences(seed=0, num_sentences=300)
+    assert sents != demo.ner_sentences(seed=1, num_sentences=300)
     assert len(sents) == 300
     types, multiword, entities = collections.Counter(), 0, 0
     for words, tags in sents:
@@ -170,9 +169,9 @@ def test_conll_output_parses_back(all_files):
 
 
 def test_write_conll_round_trip(tmp_path):
-    sents = embedded.ner_sentences(seed=9, num_sentences=25)
+    sents = demo.ner_sentences(seed=9, num_sentences=25)
     path = tmp_path / "sub" / "x.txt"
-    embedded.write_conll(path, sents)
+    demo.write_conll(path, sents)
     parsed = read_conll(path)
     assert [(w, t) for w, _, _, t in parsed] == [(list(w), list(t)) for w, t in sents]
 
@@ -191,20 +190,20 @@ def test_ner_train_and_valid_differ(all_files):
 
 
 def test_sentiment_balanced_and_labelled():
-    examples = embedded.sentiment_examples()
+    examples = demo.sentiment_examples()
     assert len(examples) == 2000
     labels = [label for _, label in examples]
     assert set(labels) == {0, 1}
     assert 0.4 <= sum(labels) / len(labels) <= 0.6
-    assert examples == embedded.sentiment_examples()
-    assert examples != embedded.sentiment_examples(seed=1)
+    assert examples == demo.sentiment_examples()
+    assert examples != demo.sentiment_examples(seed=1)
     for text, _ in examples:
         assert "\t" not in text and "\n" not in text
         assert text == " ".join(text.split())
 
 
 def test_sentiment_needs_more_than_keywords():
-    examples = embedded.sentiment_examples()
+    examples = demo.sentiment_examples()
     by_label = {0: [t for t, l in examples if l == 0], 1: [t for t, l in examples if l == 1]}
     # Negation appears in both classes ("not good" -> 0, "not bad" -> 1) ...
     assert any(re.search(r"\bnot (bad|awful|terrible|dull|poor)\b", t) for t in by_label[1])
@@ -248,8 +247,8 @@ def test_write_all_returns_all_paths(all_files):
 
 
 def test_write_all_is_deterministic(tmp_path):
-    a = embedded.write_all(tmp_path / "a", seed=2)
-    b = embedded.write_all(tmp_path / "b", seed=2)
+    a = demo.write_all(tmp_path / "a", seed=2)
+    b = demo.write_all(tmp_path / "b", seed=2)
     for key in ("ner_train", "sentiment_dev"):
         assert Path(a[key]).read_bytes() == Path(b[key]).read_bytes()
 
@@ -257,29 +256,38 @@ def test_write_all_is_deterministic(tmp_path):
 def test_global_random_state_untouched():
     random.seed(1234)
     state = random.getstate()
-    embedded.corpus_documents(num_documents=5)
-    embedded.ner_sentences(num_sentences=5)
-    embedded.sentiment_examples(num_examples=5)
+    demo.corpus_documents(num_documents=5)
+    demo.ner_sentences(num_sentences=5)
+    demo.sentiment_examples(num_examples=5)
     assert random.getstate() == state
 
 
 def test_generation_of_defaults_is_fast():
     start = time.perf_counter()
-    embedded.corpus_documents()
-    embedded.ner_sentences(0, 2000)
-    embedded.ner_sentences(1, 400)
-    embedded.sentiment_examples(0, 2000)
-    embedded.sentiment_examples(1, 400)
+    demo.corpus_documents()
+    demo.ner_sentences(0, 2000)
+    demo.ner_sentences(1, 400)
+    demo.sentiment_examples(0, 2000)
+    demo.sentiment_examples(1, 400)
     assert time.perf_counter() - start < 2.0
 
 
-def test_module_uses_only_the_standard_library():
-    tree = ast.parse(Path(embedded.__file__).read_text(encoding="utf-8"))
+def test_package_uses_only_the_standard_library():
+    """Every module of `tfmask.demo` imports the standard library and its own package only."""
+    modules = sorted(Path(demo.__file__).parent.glob("*.py"))
+    assert len(modules) > 1, modules
     imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            imported.add((node.module or "").split(".")[0])
+    for path in modules:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            # Imports inside the package itself are fine; anything else from tfmask is not.
+            imported.update(n.split(".")[0] for n in names
+                            if n != "tfmask.demo" and not n.startswith("tfmask.demo."))
     assert imported <= {"__future__", "functools", "os", "random", "re", "zlib",
                         "dataclasses", "typing"}, imported

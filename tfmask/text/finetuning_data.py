@@ -15,6 +15,9 @@ batch, at most `max_sequence_length`):
                    -> pieces, truncated ("head" or "head_tail") -> [CLS] pieces [SEP]
                    -> padded batch -> (optionally) [MASK] augmentation
 
+`[CLS] pieces [SEP]` is `packing.build_sequences`, as in pretraining and serving; the
+augmentation is `masking.mask_augment`.
+
 Padding is per batch (`padded_batch`), not to `max_sequence_length`: most CoNLL sentences
 are a fraction of 128 pieces, and attention cost grows with L^2.
 
@@ -29,11 +32,12 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfmask.tokenization import WordPieceTokenizer
+from tfmask.text.masking import mask_augment_dataset
+from tfmask.text.packing import TRUNCATIONS, build_sequences
+from tfmask.text.tokenization import WordPieceTokenizer
 
 #: The encoder's input names, which are the keys of every `x` built here.
 INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
-TRUNCATIONS = ("head", "head_tail")
 
 _TOKENIZE_BATCH = 256
 
@@ -62,15 +66,17 @@ def word_pieces(words, tokenizer: WordPieceTokenizer) -> tf.RaggedTensor:
     words = tf.convert_to_tensor(words, tf.string)
     pieces = tokenizer.tokenize_words(words).merge_dims(1, 2)  # [W, (P)]
     empty = tf.equal(pieces.row_lengths(), 0)  # [W]
+    num_empty = tf.math.count_nonzero(empty, dtype=tf.int32)
     unk = tf.RaggedTensor.from_row_lengths(
-        tf.fill([tf.math.count_nonzero(empty, dtype=tf.int32)], tf.constant(tokenizer.unk_id)),
+        tf.fill([num_empty], tf.constant(tokenizer.unk_token_id)),
         tf.cast(empty, tf.int64))  # [W, (0 or 1)]
     return tf.concat([pieces, unk], axis=1)
 
 
 def sentence_windows(pieces: tf.RaggedTensor, label_ids: tf.RaggedTensor,
-                     max_sequence_length: int, cls_id: int, sep_id: int,
-                     window_stride: int | None = None) -> dict[str, tf.Tensor]:
+                     max_sequence_length: int, cls_token_id: int, sep_token_id: int,
+                     window_stride: int | None = None, *, pad_token_id: int | None = None
+                     ) -> dict[str, tf.Tensor]:
     """Sentences of word pieces -> `[CLS] pieces [SEP]` windows that label each word once.
 
     The window budget is `max_sequence_length - 2` pieces. A sentence that fits is one window.
@@ -108,9 +114,11 @@ def sentence_windows(pieces: tf.RaggedTensor, label_ids: tf.RaggedTensor,
         `word_pieces`).
       label_ids: [S, (W)] int32 label id of each word.
       max_sequence_length: L, `[CLS]` and `[SEP]` included (>= 3).
-      cls_id, sep_id: ids of `[CLS]` and `[SEP]`.
+      cls_token_id, sep_token_id: ids of `[CLS]` and `[SEP]`.
       window_stride: pieces between the starts of consecutive windows (1..budget); default
         `budget // 2`.
+      pad_token_id: None: ragged windows, [K, (n)]. An id: windows padded to the longest,
+        [K, M] (the encoder's inputs, as `packing.build_sequences` pads them).
 
     Returns:
       dict over the K windows of all sentences, sentence by sentence, K >= S (an empty
@@ -119,27 +127,30 @@ def sentence_windows(pieces: tf.RaggedTensor, label_ids: tf.RaggedTensor,
         labels (int32 [K, (n)]): the word's label on the first piece of a word, else 0.
         label_weights (float32 [K, (n)]): 1.0 on the first piece of each word in the window
           that owns it, else 0.0.
-        word_index (int32 [K, (n)]): the word's index in its sentence on the first piece of
-          every word (owned or not), -1 on other pieces and on `[CLS]`/`[SEP]`.
+        word_ids (int32 [K, (n)]): the word's index in its *sentence*, on the first piece of
+          every word (owned or not) only; -1 on other pieces, `[CLS]`, `[SEP]` and padding.
+          (Pretraining's `word_ids` number the words of a sequence on every piece.)
+        segment_ids (int32 [K, (n)]): zeros; padding_mask (int32 [K, (n)]): 1 on real tokens.
         sentence (int32 [K]): the row of `pieces` the window comes from.
     """
-    dense = _windows_dense(pieces, label_ids, max_sequence_length, cls_id, sep_id,
-                           window_stride)
-    lengths = dense.pop("length")
-    out = {k: tf.RaggedTensor.from_tensor(v, lengths=lengths) for k, v in dense.items()
-           if k != "sentence"}
-    out["sentence"] = dense["sentence"]
+    content, sentence = _window_contents(pieces, label_ids, max_sequence_length, window_stride)
+    out = build_sequences(content, cls_token_id=cls_token_id, sep_token_id=sep_token_id,
+                          pad_token_id=pad_token_id, fill_values={"word_ids": -1},
+                          padding=None if pad_token_id is None else "longest")
+    out["sentence"] = sentence
     return out
 
 
-def _windows_dense(pieces, label_ids, max_sequence_length, cls_id, sep_id,
-                   window_stride=None) -> dict[str, tf.Tensor]:
-    """`sentence_windows` as [K, M] tensors (M the longest window, padded with 0, and -1 for
-    `word_index`) plus `length` [K] and `sentence` [K].
+def _window_contents(pieces, label_ids, max_sequence_length, window_stride=None):
+    """The pieces of every window (`sentence_windows` without `[CLS]`/`[SEP]`).
 
     All sentences of the batch are handled at once with index arithmetic on the flat arrays
     of words and pieces (word offsets are global, clamped at sentence ends): one call per few
     hundred sentences, and no ragged tensor per sentence, which tf.data handles slowly.
+
+    Returns:
+      `(content, sentence)`: dict of [K, (n)] `token_ids`, `labels`, `label_weights`,
+      `word_ids` (as in `sentence_windows`), and [K] int32 sentence of each window.
     """
     budget = max_sequence_length - 2
     stride = _window_stride(max_sequence_length, window_stride)
@@ -222,87 +233,21 @@ def _windows_dense(pieces, label_ids, max_sequence_length, cls_id, sep_id,
                                          pair_word, num_words)  # [Wt] (every word is covered)
 
     # A window's words are contiguous, so its pieces are the slice flat[first_piece :
-    # end_piece]. Position j of row k is [CLS] (j = 0), piece first_piece + j - 1, [SEP]
-    # (j = n + 1) or padding.  [K, M]
-    n = end_piece - first_piece  # [K] pieces per window
-    length = n + 2  # [K]
-    j = tf.range(tf.reduce_max(length))[None, :]  # [1, M]
-    content = tf.logical_and(j >= 1, j <= n[:, None])  # [K, M]
-    # One padding entry at index T, so that positions outside the content gather safely.
-    piece = tf.where(content, first_piece[:, None] + j - 1, tf.size(flat))  # [K, M]
-    token = tf.gather(tf.concat([flat, [0]], 0), piece)
-    word_of = tf.gather(tf.concat([piece_word, [num_words]], 0), piece)  # Wt off content
-    first = tf.gather(tf.concat([tf.equal(in_word, 0), [False]], 0), piece)
-    owned = tf.equal(tf.gather(tf.concat([owner, [-1]], 0), word_of),
-                     tf.range(num_windows)[:, None])
-    labels = tf.gather(tf.concat([label_ids, [0]], 0), word_of)
-    index_in_sentence = word_of - tf.gather(first_word, win_sentence)[:, None]
-    token_ids = tf.where(tf.equal(j, 0), cls_id,
-                         tf.where(tf.equal(j, n[:, None] + 1), sep_id, token))
-    return {
-        "token_ids": token_ids,
-        "labels": tf.where(first, labels, 0),
+    # end_piece]; every value of a piece is gathered through its index in `flat`.
+    piece = tf.ragged.range(first_piece, end_piece)  # [K, (n)]
+    index = piece.flat_values  # [N] all pieces of all windows
+    window = tf.cast(piece.value_rowids(), tf.int32)  # [N]
+    word_of = tf.gather(piece_word, index)  # [N]
+    first = tf.gather(tf.equal(in_word, 0), index)  # [N] the word's first piece
+    owned = tf.equal(tf.gather(owner, word_of), window)
+    word_in_sentence = word_of - tf.gather(first_word, tf.gather(win_sentence, window))
+    content = {
+        "token_ids": tf.gather(flat, index),
+        "labels": tf.where(first, tf.gather(label_ids, word_of), 0),
         "label_weights": tf.cast(tf.logical_and(first, owned), tf.float32),
-        "word_index": tf.where(first, index_in_sentence, -1),
-        "length": length,
-        "sentence": win_sentence,
+        "word_ids": tf.where(first, word_in_sentence, -1),
     }
-
-
-def truncate_pieces(ids: tf.RaggedTensor, budget: int,
-                    truncation: str = "head") -> tf.RaggedTensor:
-    """[B, (n)] pieces -> [B, (min(n, budget))] pieces.
-
-    "head" keeps the first `budget` pieces. "head_tail" keeps the first `ceil(budget / 4)`
-    and the last `budget - ceil(budget / 4)` pieces of a row that is too long: 128 + 382 for
-    `max_sequence_length` 512 (budget 510), the split Sun et al. (2019), "How to Fine-Tune
-    BERT for Text Classification?", found best on IMDb; 32 + 94 for 128. Rows that fit are
-    unchanged.
-    """
-    if truncation not in TRUNCATIONS:
-        raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
-    n = tf.cast(ids.row_lengths(), tf.int32)[:, None]  # [B, 1]
-    position = tf.ragged.range(tf.cast(ids.row_lengths(), tf.int32))  # [B, (n)]
-    if truncation == "head":
-        keep = position < budget
-    else:
-        head = (budget + 3) // 4
-        tail = budget - head
-        keep = (n <= budget) | (position < head) | (position >= n - tail)
-    return tf.ragged.boolean_mask(ids, keep)
-
-
-def mask_augment(x: dict[str, tf.Tensor], rate: float, mask_id: int, special_ids: Sequence[int],
-                 seed: tf.Tensor) -> dict[str, tf.Tensor]:
-    """Replaces about a fraction `rate` of the real, non-special pieces with `[MASK]`.
-
-    A regulariser for fine-tuning (the model cannot lean on any single piece): each eligible
-    piece is masked independently with probability `rate`. Padding, `[MASK]` and every id in
-    `special_ids` (with `tokenizer.special_ids`: `[CLS]`, `[SEP]`, `[UNK]`, ...) are never
-    masked. Labels and weights are not touched.
-
-    Args:
-      x: dict with `token_ids` [..., L] int32 and `padding_mask` [..., L] int (1 = real);
-        other keys are passed through.
-      rate: masking probability in [0, 1].
-      mask_id: id of `[MASK]`.
-      special_ids: ids never masked (e.g. `tokenizer.special_ids`).
-      seed: [2] int32/int64 stateless seed; the same seed gives the same mask.
-
-    Returns:
-      A new dict, `x` with `token_ids` replaced.
-    """
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate must be in [0, 1], got {rate}")
-    token_ids = x["token_ids"]
-    special = tf.constant(sorted({int(i) for i in special_ids} | {int(mask_id)}), token_ids.dtype)
-    is_special = tf.reduce_any(tf.equal(token_ids[..., None], special), axis=-1)
-    real = tf.cast(x["padding_mask"], tf.bool)
-    u = tf.random.stateless_uniform(tf.shape(token_ids), seed=tf.cast(seed, tf.int64))
-    chosen = real & ~is_special & (u < rate)
-    out = dict(x)
-    out["token_ids"] = tf.where(chosen, tf.constant(mask_id, token_ids.dtype), token_ids)
-    return out
+    return {k: piece.with_flat_values(v) for k, v in content.items()}, win_sentence
 
 
 # ----------------------------------------------------------------------------------------------
@@ -330,8 +275,8 @@ def _ragged_rows(rows, dtype) -> tf.RaggedTensor:
 
 def _ner_windows_unbatched(sentences_words, label_ids, tokenizer, max_sequence_length,
                            window_stride, shuffle, seed):
-    """Windows, one element each: dict of [n] tensors (`token_ids`, `labels`, `label_weights`,
-    `word_index`) and a scalar `example_index`."""
+    """Windows, one element each: dict of [n] tensors (the encoder's inputs, `labels`,
+    `label_weights`, `word_ids`) and a scalar `example_index`."""
     sentences_words, label_ids = list(sentences_words), list(label_ids)
     if len(sentences_words) != len(label_ids):
         raise ValueError(f"{len(sentences_words)} sentences but {len(label_ids)} label lists")
@@ -350,13 +295,14 @@ def _ner_windows_unbatched(sentences_words, label_ids, tokenizer, max_sequence_l
     def windows(index):  # [b] sentences -> [K, M] windows
         index = tf.cast(index, tf.int32)
         pieces = word_pieces(tf.gather(words, index), tokenizer)  # [b, (W), (P)]
-        out = _windows_dense(pieces, tf.gather(labels, index), max_sequence_length,
-                             tokenizer.cls_id, tokenizer.sep_id, window_stride)
+        out = sentence_windows(pieces, tf.gather(labels, index), max_sequence_length,
+                               tokenizer.cls_token_id, tokenizer.sep_token_id, window_stride,
+                               pad_token_id=tokenizer.pad_token_id)
         out["example_index"] = tf.gather(index, out.pop("sentence"))
         return out
 
     def trim(window):  # [M] -> [n + 2]
-        length = window.pop("length")
+        length = tf.reduce_sum(window["padding_mask"])
         return {k: v if k == "example_index" else v[:length] for k, v in window.items()}
 
     ds = ds.batch(_TOKENIZE_BATCH).map(windows, num_parallel_calls=tf.data.AUTOTUNE)
@@ -364,11 +310,8 @@ def _ner_windows_unbatched(sentences_words, label_ids, tokenizer, max_sequence_l
 
 
 def _ner_example(window):
-    token_ids = window["token_ids"]
-    x = {"token_ids": token_ids,
-         "segment_ids": tf.zeros_like(token_ids),
-         "padding_mask": tf.ones_like(token_ids)}
-    info = {"example_index": window["example_index"], "word_index": window["word_index"]}
+    x = {name: window[name] for name in INPUT_NAMES}
+    info = {"example_index": window["example_index"], "word_ids": window["word_ids"]}
     return x, window["labels"], window["label_weights"], info
 
 
@@ -383,8 +326,8 @@ def ner_windows(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
       A dataset of `(x, y, sample_weight, windows)`:
         x, y, sample_weight: as in `ner_dataset`.
         windows: dict of `example_index` [B] int32 (the sentence each window comes from) and
-          `word_index` [B, L] int32 (the word of every first piece, -1 elsewhere and on
-          padding).
+          `word_ids` [B, L] int32 (the word's index in its sentence on every first piece, -1
+          elsewhere and on padding).
 
     Example:
       >>> batches = list(ner_windows(words, labels, tokenizer, 128, 32))
@@ -395,8 +338,8 @@ def ner_windows(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
     ds = _ner_windows_unbatched(sentences_words, label_ids, tokenizer, max_sequence_length,
                                 window_stride, shuffle=False, seed=0)
     ds = ds.map(_ner_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = _pad_batch(ds, batch_size, tokenizer.pad_id, extra={"example_index": 0,
-                                                             "word_index": -1})
+    ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id,
+                    extra={"example_index": 0, "word_ids": -1})
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
 
 
@@ -434,7 +377,8 @@ def ner_dataset(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
       seed: seed of the shuffle and of the masking augmentation.
       window_stride: pieces between the starts of consecutive windows; default half the
         window budget.
-      mask_rate: fraction of real pieces replaced with `[MASK]` (see `mask_augment`); 0 = off.
+      mask_rate: fraction of real pieces replaced with `[MASK]` (see
+        `masking.mask_augment`); 0 = off.
         Each batch gets its own seed, and the seeds change every epoch.
       length_buckets: sequence lengths that separate length buckets (e.g. `(32, 64)`); a
         batch then holds windows of one bucket, so less of it is padding. None: no bucketing.
@@ -452,8 +396,9 @@ def ner_dataset(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
                                 window_stride, shuffle, seed)
     ds = ds.map(lambda w: _ner_example(w)[:3], num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
-    ds = _pad_batch(ds, batch_size, tokenizer.pad_id, length_buckets=length_buckets)
-    ds = _augment(ds, tokenizer, mask_rate, seed)
+    ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets)
+    ds = mask_augment_dataset(ds, mask_rate, seed, mask_token_id=tokenizer.mask_token_id,
+                              special_ids=tokenizer.special_ids)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
 
 
@@ -467,7 +412,7 @@ def merge_windows(predictions, windows, sample_weight, num_words: Sequence[int]
     Args:
       predictions: [N, L, ...] array (logits [N, L, C] or label ids [N, L]), or a list of
         per-batch arrays [B_i, L_i, ...] (batches padded to different lengths).
-      windows: the `windows` dict of `ner_windows` (`example_index` [N], `word_index`
+      windows: the `windows` dict of `ner_windows` (`example_index` [N], `word_ids`
         [N, L]), or a list of per-batch dicts.
       sample_weight: [N, L] weights from the same batches (or a list of them).
       num_words: the number of words of every sentence.
@@ -482,11 +427,11 @@ def merge_windows(predictions, windows, sample_weight, num_words: Sequence[int]
     merged, seen = None, np.zeros(offsets[-1], np.int64)
     for pred, win, weight in zip(predictions, windows, sample_weight):
         pred = np.asarray(pred)
-        word_index = np.asarray(win["word_index"])  # [B, L]
+        word_ids = np.asarray(win["word_ids"])  # [B, L]
         example = np.asarray(win["example_index"])  # [B]
-        take = (np.asarray(weight) > 0) & (word_index >= 0)  # [B, L]
+        take = (np.asarray(weight) > 0) & (word_ids >= 0)  # [B, L]
         rows, cols = np.nonzero(take)
-        target = offsets[example[rows]] + word_index[rows, cols]  # flat word position
+        target = offsets[example[rows]] + word_ids[rows, cols]  # flat word position
         if merged is None:
             merged = np.zeros((offsets[-1],) + pred.shape[2:], pred.dtype)
         merged[target] = pred[rows, cols]
@@ -524,7 +469,7 @@ def classification_dataset(texts: Sequence[str], labels: Sequence[int],
       shuffle: shuffle texts (seeded, a new order every epoch).
       seed: seed of the shuffle and of the masking augmentation.
       truncation: "head" (first pieces) or "head_tail" (first quarter and last three
-        quarters of the budget, see `truncate_pieces`).
+        quarters of the budget, see `packing.truncate_pieces`).
       mask_rate: fraction of real pieces replaced with `[MASK]`; 0 = off.
       length_buckets: sequence lengths that separate length buckets; None: no bucketing.
 
@@ -542,39 +487,36 @@ def classification_dataset(texts: Sequence[str], labels: Sequence[int],
         raise ValueError(f"max_sequence_length must be >= 3, got {max_sequence_length}")
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
-    budget = max_sequence_length - 2
     ds = tf.data.Dataset.from_tensor_slices(
         (tf.constant(texts, tf.string, shape=[len(texts)]),
          tf.constant(labels, tf.int32, shape=[len(labels)])))
     if shuffle:
         ds = ds.shuffle(max(len(texts), 1), seed=seed, reshuffle_each_iteration=True)
 
-    def tokenize(text, label):  # [b] -> [b, (n)]
-        ids = tokenizer.tokenize_words(text).merge_dims(1, 2)
-        ids = truncate_pieces(ids, budget, truncation)
-        rows = ids.nrows()
-        cls = tf.fill([rows, 1], tf.constant(tokenizer.cls_id, tf.int32))
-        sep = tf.fill([rows, 1], tf.constant(tokenizer.sep_id, tf.int32))
-        return tf.concat([cls, ids, sep], axis=1), label
+    def tokenize(text, label):  # [b] -> [b, (n)] sequences, unpadded
+        pieces = tokenizer.tokenize_words(text).merge_dims(1, 2)
+        x = build_sequences(pieces, cls_token_id=tokenizer.cls_token_id,
+                            sep_token_id=tokenizer.sep_token_id,
+                            max_sequence_length=max_sequence_length, truncation=truncation,
+                            padding=None)
+        return x, label
 
-    def example(token_ids, label):
-        token_ids = tf.identity(token_ids)  # ragged rank 0 after unbatch -> plain tensor
-        x = {"token_ids": token_ids,
-             "segment_ids": tf.zeros_like(token_ids),
-             "padding_mask": tf.ones_like(token_ids)}
-        return x, label, tf.constant(1.0)
+    def example(x, label):
+        # Ragged rank 0 after unbatch -> plain tensors.
+        return {k: tf.identity(v) for k, v in x.items()}, label, tf.constant(1.0)
 
     ds = ds.batch(_TOKENIZE_BATCH).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.unbatch().map(example, num_parallel_calls=tf.data.AUTOTUNE)
     # Known size -> Keras knows the steps per epoch (progress bar, no "ran out of data").
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(texts)))
-    ds = _pad_batch(ds, batch_size, tokenizer.pad_id, length_buckets=length_buckets)
-    ds = _augment(ds, tokenizer, mask_rate, seed)
+    ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets)
+    ds = mask_augment_dataset(ds, mask_rate, seed, mask_token_id=tokenizer.mask_token_id,
+                              special_ids=tokenizer.special_ids)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
 
 
 # ----------------------------------------------------------------------------------------------
-# Batching and augmentation shared by both builders
+# Batching shared by both builders
 # ----------------------------------------------------------------------------------------------
 def _options() -> tf.data.Options:
     options = tf.data.Options()
@@ -582,7 +524,7 @@ def _options() -> tf.data.Options:
     return options
 
 
-def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_id: int,
+def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_token_id: int,
                length_buckets: Sequence[int] | None = None,
                extra: dict[str, int] | None = None) -> tf.data.Dataset:
     """`(x, y, sample_weight[, info])` examples -> batches padded to their longest sequence."""
@@ -591,7 +533,7 @@ def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_id: int,
     def pad_value(spec_, value):
         return tf.constant(value, spec_.dtype)
 
-    x_pad = {"token_ids": pad_value(spec[0]["token_ids"], pad_id),
+    x_pad = {"token_ids": pad_value(spec[0]["token_ids"], pad_token_id),
              "segment_ids": pad_value(spec[0]["segment_ids"], 0),
              "padding_mask": pad_value(spec[0]["padding_mask"], 0)}
     padding = [x_pad, pad_value(spec[1], 0), pad_value(spec[2], 0)]
@@ -607,23 +549,3 @@ def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_id: int,
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         padding_values=padding)
 
-
-def _augment(ds: tf.data.Dataset, tokenizer: WordPieceTokenizer, mask_rate: float,
-             seed: int) -> tf.data.Dataset:
-    """Applies `mask_augment` with a new seed per batch and per epoch."""
-    if not 0.0 <= mask_rate <= 1.0:
-        raise ValueError(f"mask_rate must be in [0, 1], got {mask_rate}")
-    if mask_rate == 0.0:
-        return ds
-    # Keras `fit` iterates the dataset afresh each epoch; `rerandomize_each_iteration` makes
-    # that a new (still seed-determined) stream of batch seeds, so masks differ per epoch.
-    batch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-
-    def apply(batch, batch_seed):
-        x, *rest = batch
-        step_seed = tf.stack([tf.constant(seed, tf.int64), batch_seed])
-        x = mask_augment(x, mask_rate, tokenizer.mask_id, tokenizer.special_ids, step_seed)
-        return (x, *rest)
-
-    return tf.data.Dataset.zip(ds, batch_seeds).map(apply, num_parallel_calls=tf.data.AUTOTUNE,
-                                                    deterministic=True)

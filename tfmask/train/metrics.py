@@ -22,67 +22,9 @@ checks these functions against it.
 
 from __future__ import annotations
 
-import re
 from typing import Iterable, Sequence
 
-_TAG = re.compile(r"O|[BIES]-\S+")
-
-
-def _split_tag(tag: str) -> tuple[str, str]:
-    """`"B-PER"` -> `("B", "PER")`, `"O"` -> `("O", "")`; other strings raise `ValueError`."""
-    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
-        raise ValueError(f"{tag!r} is not an entity tag: expected O, B-X, I-X, E-X or S-X")
-    return (tag, "") if tag == "O" else (tag[0], tag[2:])
-
-
-def _end_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    """Whether a chunk ended between the previous and the current word (conlleval's rules)."""
-    if prev_tag in ("E", "S"):
-        return True
-    if prev_tag in ("B", "I") and tag in ("B", "S", "O"):
-        return True
-    return prev_tag != "O" and prev_type != type_
-
-
-def _start_of_chunk(prev_tag: str, tag: str, prev_type: str, type_: str) -> bool:
-    """Whether a chunk starts at the current word (conlleval's rules)."""
-    if tag in ("B", "S"):
-        return True
-    # An I- or E- that cannot continue the previous word's chunk opens a new one.
-    if prev_tag in ("E", "S", "O") and tag in ("E", "I"):
-        return True
-    return tag != "O" and prev_type != type_
-
-
-def entity_spans(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Entities of one tag sequence, read with conlleval's (seqeval's default) chunk rules.
-
-    Args:
-      tags: one sentence's tags, each `"O"` or `"{B,I,E,S}-TYPE"` (IOB1, IOB2 or IOBES).
-
-    Returns:
-      `[(type, start, end)]` in order, `end` exclusive (the words are `words[start:end]`;
-      seqeval's `get_entities` gives `end - 1`).
-
-    Raises:
-      ValueError: a tag is not O / B-X / I-X / E-X / S-X.
-
-    Example:
-      >>> entity_spans(["O", "I-PER", "I-PER", "B-PER", "I-LOC"])
-      [('PER', 1, 3), ('PER', 3, 4), ('LOC', 4, 5)]
-    """
-    spans = []
-    prev_tag, prev_type, begin = "O", "", 0
-    # A trailing "O" closes a chunk that runs to the end of the sentence.
-    for i, tag in enumerate([*tags, "O"]):
-        tag, type_ = _split_tag(tag)
-        if _end_of_chunk(prev_tag, tag, prev_type, type_):
-            spans.append((prev_type, begin, i))
-        if _start_of_chunk(prev_tag, tag, prev_type, type_):
-            begin = i
-        prev_tag, prev_type = tag, type_
-    return spans
-
+from tfmask.text.labels import entity_spans
 
 def _prf(tp: int, predicted: int, true: int) -> tuple[float, float, float]:
     """Precision, recall, F1; 0.0 where a denominator is 0 (seqeval's `zero_division="warn"`)."""
