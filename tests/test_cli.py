@@ -1,9 +1,12 @@
-"""End-to-end `tfmask pretrain` runs: the run directory, resume after SIGKILL, clear errors."""
+"""End-to-end `tfmask pretrain` runs: the run directory, resume after SIGKILL, clear errors;
+a command line that answers at once (argument errors before TensorFlow loads, `--version`,
+help texts) and leaves no run folder behind when it fails."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,8 +42,10 @@ def test_pretrain_run_directory(corpus, tmp_path):
     result = run_cli(pretrain_args(corpus, out, steps=20, save_every=10))
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("config.json", "vocab.txt", "encoder.keras", "masked_lm.keras",
-                 "history.json", "history.png", "checkpoints", "tensorboard"):
+                 "history.json", "history.png", "tensorboard"):
         assert os.path.exists(os.path.join(out, name)), name
+    # Finished: the resume checkpoints (the only optimizer state) are removed.
+    assert not os.path.exists(os.path.join(out, "checkpoints"))
     history = json.load(open(os.path.join(out, "history.json")))
     assert [r["step"] for r in history] == [10, 20]
     for key in ("loss", "masked_accuracy", "tokens_per_second", "eval_loss",
@@ -58,10 +63,10 @@ def test_pretrain_run_directory(corpus, tmp_path):
     encoder = load_encoder(out)
     assert encoder.num_layers == 2 and encoder.hidden_dim == 128
 
-    # Re-running a finished run resumes at its end and trains nothing more.
+    # Re-running a finished run says so and trains nothing more.
     again = run_cli(pretrain_args(corpus, out, steps=20, save_every=10))
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "Resuming" in again.stdout and "from step 20 of 20" in again.stdout
+    assert "is a finished run" in again.stdout and "Resuming" not in again.stdout
     assert [r["step"] for r in json.load(open(os.path.join(out, "history.json")))] == [10, 20]
 
 
@@ -167,3 +172,237 @@ def test_missing_recipe_is_a_one_line_error(tmp_path, capsys):
     code = cli.main(["pretrain", "--recipe", str(tmp_path / "nope.py"), "--out",
                      str(tmp_path / "run")])
     assert code == 2 and "no such file" in capsys.readouterr().err
+
+
+
+# ----------------------------------------------------------------------------------------------
+# A command line that answers at once
+# ----------------------------------------------------------------------------------------------
+#: Runs `cli.main` on each argument list in one fresh interpreter; per case: the exit code,
+#: stderr, and whether TensorFlow (or Keras, tensorflow-text) was loaded by then.
+_CHECK_SCRIPT = """
+import contextlib, io, json, sys
+from tfmask import cli
+results = []
+for argv in json.loads(sys.argv[1]):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(argv)
+        except SystemExit as e:
+            code = e.code
+    loaded = sorted(m for m in ("tensorflow", "keras", "tensorflow_text") if m in sys.modules)
+    results.append({"code": code, "err": err.getvalue(), "loaded": loaded})
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A good CoNLL file, a run folder that is not a run, and one whose encoder is short."""
+    root = tmp_path_factory.mktemp("files")
+    conll = root / "good.conll"
+    conll.write_text("Alice B-PER\nsmiled O\n")
+    (root / "not_a_run").mkdir()
+    (root / "not_a_run" / "config.json").write_text("{}")
+    short = root / "short"
+    short.mkdir()
+    (short / "config.json").write_text(json.dumps({"encoder": {"max_sequence_length": 64}}))
+    (short / "encoder.keras").write_bytes(b"")
+    (short / "vocab.txt").write_text("[PAD]\n")
+    return {"conll": str(conll), "not_a_run": str(root / "not_a_run"), "short": str(short),
+            "missing": str(root / "missing"), "root": str(root)}
+
+
+#: (arguments, what the one-line error says); {conll} etc. are `files`, {out} a new folder.
+ARGUMENT_ERRORS = [
+    (["finetune", "ner", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
+    (["pretrain", "--masking", "spam"], "argument --masking: invalid choice: 'spam'"),
+    (["pretrain"], "the following arguments are required: --out"),
+    (["pretrain", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["pretrain", "--steps", "-1"], "--steps must be >= 1, got -1"),
+    (["pretrain", "--save-every", "0"], "--save-every must be >= 1, got 0"),
+    (["pretrain", "--selection-rate", "1.5"], "--selection-rate must be in (0, 1], got 1.5"),
+    (["pretrain", "--mask-token-rate", "0.9", "--random-token-rate", "0.2"],
+     "--mask-token-rate + --random-token-rate must be <= 1"),
+    (["pretrain", "--max-predictions", "100", "--seq-len", "64"],
+     "--max-predictions (100) must be <= --seq-len (64)"),
+    (["pretrain", "--seq-len", "2"], "--seq-len must be >= 3, got 2"),
+    (["pretrain", "--eval-holdout", "1"], "--eval-holdout must be in [0, 1), got 1.0"),
+    (["pretrain", "--warmup-steps", "-2"], "--warmup-steps must be >= 0 (or -1"),
+    (["pretrain", "--seed", "-1"], "--seed must be in [0, 4294967295], got -1"),
+    (["pretrain", "--learning-rate", "0"], "--learning-rate must be > 0, got 0.0"),
+    (["pretrain", "--corpus", "{conll}", "--tfds", "wiki:train"],
+     "give --corpus or --tfds, not both"),
+    (["pretrain", "--tfds", "wikipedia"], "--tfds expects NAME:SPLIT"),
+    (["pretrain", "--set", "masking.strategy=spam"],
+     "--masking must be one of random, whole_word, span; got 'spam'"),
+    (["pretrain", "--set", "train.clipnorm=0"], "train.clipnorm must be > 0, got 0.0"),
+    (["pretrain", "--vocab", "{missing}"], "--vocab {missing}: no such file"),
+    (["pretrain", "--corpus", "{missing}/*.txt"], "matches no file"),
+    (["pretrain", "--out", "{conll}"], "--out {conll}: not a directory"),
+    (["finetune", "ner", "--dropout", "1"], "--dropout must be in [0, 1), got 1.0"),
+    (["finetune", "ner", "--epochs", "3", "--freeze-epochs", "3"],
+     "--freeze-epochs (3) must be less than --epochs (3)"),
+    (["finetune", "ner", "--seq-len", "64", "--window-stride", "63"],
+     "--window-stride must be in [1, 62], got 63"),
+    (["finetune", "sentiment", "--set", "data.truncation=middle"],
+     "--truncation must be one of head, head_tail; got 'middle'"),
+    (["finetune", "sentiment", "--layer-decay", "0"], "--layer-decay must be in (0, 1], got 0"),
+    (["finetune", "ner", "--train", "{conll}"], "--valid is required with --train"),
+    (["finetune", "ner", "--valid", "{conll}"], "--valid needs --train"),
+    (["finetune", "ner", "--train", "{missing}", "--valid", "{conll}"],
+     "--train {missing}: no such file"),
+    # Paths before data: a wrong --init is reported although --train and --valid are fine.
+    (["finetune", "ner", "--init", "{missing}", "--train", "{conll}", "--valid", "{conll}"],
+     "--init {missing}: no such run directory"),
+    (["finetune", "ner", "--init", "{not_a_run}", "--train", "{conll}", "--valid", "{conll}"],
+     "--init {not_a_run}: no encoder.keras, vocab.txt (not a finished tfmask pretrain or "
+     "import run?)"),
+    (["finetune", "ner", "--init", "{short}", "--seq-len", "128"],
+     "--seq-len 128 exceeds the encoder's 64 positions"),
+    (["evaluate", "{missing}", "--data", "{conll}"], "{missing}: no such run directory"),
+    (["evaluate", "{not_a_run}", "--data", "{conll}"], "no model.keras"),
+    (["export", "{missing}", "--name", "x"], "{missing}: no such run directory"),
+    (["predict", "{root}"], "give texts to predict, or --file FILE"),
+    (["predict", "{root}", "--file", "{missing}"], "--file {missing}: no such file"),
+]
+
+
+def _fill(text: str, files: dict, out: str) -> str:
+    return text.format(out=out, **files)
+
+
+@pytest.fixture(scope="module")
+def argument_errors(files):
+    """Every `ARGUMENT_ERRORS` case, run in one fresh interpreter (results by index)."""
+    out = os.path.join(files["root"], "new", "run")
+    cases = []
+    for argv, _ in ARGUMENT_ERRORS:
+        argv = [_fill(a, files, out) for a in argv]
+        if argv[0] in ("pretrain", "finetune") and "--out" not in argv and argv != ["pretrain"]:
+            argv += ["--out", out]
+        cases.append(argv)
+    env = dict(os.environ, PYTHONPATH=REPO)
+    result = subprocess.run([sys.executable, "-c", _CHECK_SCRIPT, json.dumps(cases)],
+                            capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not os.path.exists(os.path.join(files["root"], "new"))  # nothing was written
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("index", range(len(ARGUMENT_ERRORS)),
+                         ids=[" ".join(argv[:3]) for argv, _ in ARGUMENT_ERRORS])
+def test_argument_errors_answer_before_tensorflow_loads(index, argument_errors, files):
+    """Exit 2, one line that names the flag, and TensorFlow never imported."""
+    message = _fill(ARGUMENT_ERRORS[index][1], files, "")
+    result = argument_errors[index]
+    assert result["code"] == 2, result
+    assert len(result["err"].strip().splitlines()) == 1, result["err"]
+    assert message in result["err"]
+    assert result["err"].startswith("tfmask")
+    assert result["loaded"] == [], f"imported {result['loaded']} before answering"
+
+
+def test_version():
+    import tfmask
+
+    result = run_cli(["--version"])
+    assert result.returncode == 0
+    assert result.stdout == f"tfmask {tfmask.__version__}\n" == "tfmask 0.1.0\n"
+
+
+def test_debug_is_accepted_before_and_after_the_command():
+    parse = cli.build_parser().parse_args
+    assert parse(["--debug", "pretrain", "--out", "x"]).debug
+    assert parse(["pretrain", "--out", "x", "--debug"]).debug
+    assert parse(["finetune", "ner", "--debug", "--out", "x"]).debug
+    assert not parse(["pretrain", "--out", "x"]).debug
+
+
+def _help(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def _commands(usage: str) -> list[str]:
+    """The sub-command names a usage line offers: `{pretrain,import,...} ...` (an option's
+    choices have no `...` after them)."""
+    found = re.search(r"\{([\w,]+)\} \.\.\.", usage)
+    return found.group(1).split(",") if found else []
+
+
+def test_every_command_has_a_description_and_shows_each_default_once(capsys):
+    top = _help([], capsys)
+    commands = [[c] for c in _commands(top)]
+    assert len(commands) == 6
+    seen = []
+    while commands:
+        argv = commands.pop()
+        text = _help(argv, capsys)
+        seen.append(" ".join(argv))
+        commands += [argv + [c] for c in _commands(text.split("\n\n")[0])]
+        description = text.split("\n\n")[1]
+        assert not description.startswith(("options:", "positional arguments:")), (
+            f"tfmask {' '.join(argv)} --help has no description")
+        assert "(default: None)" not in text, argv
+        for line in re.split(r"\n  (?=-)", text):  # one option's help at a time
+            assert len(re.findall(r"\(default", line)) <= 1, line
+    assert {"finetune ner", "finetune sentiment", "evaluate", "predict"} <= set(seen)
+
+
+def test_every_config_flag_is_an_option_of_its_command():
+    """The flag tables that name flags in messages and copy flags onto fields agree with the
+    parsers (a renamed flag or field fails here)."""
+    from tfmask.config import FINETUNE_FLAGS, PRETRAIN_FLAGS, Experiment, FinetuneExperiment
+
+    parse = cli.build_parser().parse_args
+    for flags, argv, experiment in (
+            (PRETRAIN_FLAGS, ["pretrain"], Experiment()),
+            (FINETUNE_FLAGS, ["finetune", "ner"], FinetuneExperiment()),
+            (FINETUNE_FLAGS, ["finetune", "sentiment"], FinetuneExperiment())):
+        options = vars(parse([*argv, "--out", "x"]))
+        for key, flag in flags.items():
+            section, field = key.split(".")
+            assert hasattr(getattr(experiment, section), field), key
+            if argv[-1] == "ner" and flag in ("--text-column", "--label-column",
+                                              "--truncation"):
+                continue
+            if argv[-1] == "sentiment" and flag in ("--tag-column", "--window-stride"):
+                continue
+            assert flag[2:].replace("-", "_") in options, (argv, flag)
+
+
+def test_a_failed_command_leaves_no_new_folder(tmp_path, capsys):
+    """A command that fails before training removes the --out (and the parents) it created;
+    a folder that existed before is left as it was."""
+    bad = tmp_path / "bad.conll"
+    bad.write_text("Alice B-PER\nsmiled\n")  # line 2 lacks its tag
+    out = tmp_path / "runs" / "new"
+    argv = ["finetune", "ner", "--train", str(bad), "--valid", str(bad), "--out"]
+    assert cli.main([*argv, str(out)]) == 2
+    assert f"{bad}:2:" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("mine")
+    assert cli.main([*argv, str(existing)]) == 2
+    assert (existing / "notes.txt").read_text() == "mine"
+
+
+def test_tensorflow_start_up_lines_are_held_back(tmp_path):
+    """No absl notice and no INFO/WARNING/ERROR log line on stderr from importing TensorFlow,
+    finding devices (cuInit without a GPU) or an int64 matmul (oneDNN's notice)."""
+    script = ("import sys\nfrom tfmask import cli\ncli._import_tensorflow_quietly()\n"
+              "import tensorflow as tf\ntf.config.list_logical_devices()\n"
+              "x = tf.constant([[1, 2]], tf.int64)\ntf.matmul(x, tf.transpose(x)).numpy()\n"
+              "print('done', file=sys.stderr)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env["PYTHONPATH"] = REPO
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, cwd=str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == "done\n", result.stderr

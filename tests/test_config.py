@@ -1,14 +1,18 @@
-"""Experiment dataclasses: JSON round trip, typed `--set` overrides, preset lookup."""
+"""Experiment dataclasses: JSON round trip, typed `--set` overrides, preset lookup, and
+`validate()` (types, ranges, names, combinations, paths; the flag named in the message)."""
 
 import dataclasses
 import json
+import os
+import re
 
 import pytest
 
 from helpers import constructor_params
 from tfmask import presets
-from tfmask.config import (DataConfig, EncoderConfig, Experiment, MaskingConfig, TokenizerConfig,
-                           TrainConfig, apply_overrides)
+from tfmask.config import (ConfigError, DataConfig, EncoderConfig, Experiment,
+                           FinetuneExperiment, MaskingConfig, TokenizerConfig, TrainConfig,
+                           apply_overrides, load_recipe)
 from tfmask.model.encoder import BertEncoder
 
 
@@ -165,3 +169,133 @@ def test_every_preset_resolves():
         config = presets.encoder_config(name, vocabulary_size=100)
         assert isinstance(config, EncoderConfig)
         assert config.hidden_dim % config.num_heads == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# validate(): plain Python, the flag's name in the message
+# ----------------------------------------------------------------------------------------------
+def test_defaults_and_recipes_validate():
+    """The defaults and every shipped recipe pass (paths aside: recipes name data that a
+    clone may not have, so their paths are blanked)."""
+    Experiment().validate()
+    FinetuneExperiment().validate()
+    pipelines = os.path.join(os.path.dirname(os.path.dirname(__file__)), "pipelines")
+    recipes = [n for n in os.listdir(pipelines) if n.endswith(".py")
+               and "def config()" in open(os.path.join(pipelines, n)).read()]
+    assert len(recipes) >= 4
+    for name in recipes:
+        experiment = load_recipe(os.path.join(pipelines, name))
+        if isinstance(experiment, Experiment):
+            experiment.data.corpus = []
+        else:
+            experiment.train.init = None
+        experiment.validate()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: setattr(e.train, "batch_size", 0), "--batch-size must be >= 1, got 0"),
+    (lambda e: setattr(e.train, "batch_size", "32"), "--batch-size must be int, got '32'"),
+    (lambda e: setattr(e.train, "steps", 100.0), "--steps must be int, got 100.0"),
+    (lambda e: setattr(e.train, "jit_compile", 1), "--jit-compile must be bool, got 1"),
+    (lambda e: setattr(e.data, "corpus", "a.txt"), "--corpus must be list[str], got 'a.txt'"),
+    (lambda e: setattr(e, "masking", {"strategy": "span"}),
+     "masking must be a MaskingConfig, got {'strategy': 'span'}"),
+    (lambda e: setattr(e.train, "learning_rate", -1.0), "--learning-rate must be > 0, got -1"),
+    (lambda e: setattr(e.train, "steps_per_execution", 0),
+     "train.steps_per_execution must be >= 1, got 0"),  # no flag: named as --set spells it
+    (lambda e: setattr(e.train, "adam_epsilon", 0.0), "train.adam_epsilon must be > 0"),
+    (lambda e: setattr(e.train, "strategy", "gpu"), "--strategy must be one of auto, default"),
+    (lambda e: setattr(e.train, "mixed_precision", "fp16"), "--mixed-precision must be one of"),
+    (lambda e: setattr(e.train, "preset", "bert_huge"), "--preset must be one of bert_tiny"),
+    (lambda e: setattr(e.data, "packing", "tight"), "--packing must be one of full_sentences"),
+    (lambda e: setattr(e.masking, "random_token_rate", -0.1),
+     "--random-token-rate must be in [0, 1], got -0.1"),
+    (lambda e: setattr(e.encoder, "dropout", 1.0), "encoder.dropout must be in [0, 1)"),
+    (lambda e: (setattr(e.train, "steps", 30), setattr(e.train, "save_every", 7)),
+     "--steps (30) must be a multiple of --save-every (7)"),
+    (lambda e: setattr(e.train, "warmup_steps", 5000), "--warmup-steps (5000) must be <= --steps"),
+])
+def test_validate_pretraining(change, message):
+    exp = Experiment()
+    change(exp)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        exp.validate()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda e: setattr(e, "task", "qa"), "task must be one of ner, sentiment; got 'qa'"),
+    (lambda e: setattr(e.train, "epochs", 0), "--epochs must be >= 1, got 0"),
+    (lambda e: setattr(e.train, "mask_rate", 1.5), "--mask-rate must be in [0, 1], got 1.5"),
+    (lambda e: setattr(e.train, "encoder_dropout", -0.1), "--encoder-dropout must be in [0, 1)"),
+    (lambda e: setattr(e.train, "early_stopping_patience", -1), "--early-stopping must be >= 0"),
+    (lambda e: setattr(e.data, "max_train_examples", -5), "--max-train-examples must be >= 0"),
+    (lambda e: setattr(e.data, "length_buckets", [0, 32]), "data.length_buckets must hold"),
+    (lambda e: setattr(e.data, "tag_column", "2"), "--tag-column must be int, got '2'"),
+    (lambda e: setattr(e, "labels", [1, 2]), "labels must be list[str], got [1, 2]"),
+])
+def test_validate_finetuning(change, message):
+    exp = FinetuneExperiment()
+    change(exp)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        exp.validate()
+
+
+def test_validate_checks_paths_after_values(tmp_path):
+    """A value mistake is reported before a path one; --init before --train and --valid."""
+    exp = FinetuneExperiment()
+    exp.train.init = str(tmp_path / "no_run")
+    exp.data.train = exp.data.valid = str(tmp_path / "no_file")
+    exp.train.epochs = 0
+    with pytest.raises(ConfigError, match="--epochs"):
+        exp.validate()
+    exp.train.epochs = 1
+    with pytest.raises(ConfigError, match="--init .*no_run: no such run directory"):
+        exp.validate()
+    exp.train.init = None
+    with pytest.raises(ConfigError, match="--train .*no_file: no such file"):
+        exp.validate()
+
+    pre = Experiment()
+    pre.data.eval_corpus = [str(tmp_path / "*.txt")]
+    with pytest.raises(ConfigError, match=r"--eval-corpus '.*\*\.txt' matches no file"):
+        pre.validate()
+    (tmp_path / "a.txt").write_text("text\n")
+    pre.validate()
+
+
+def test_validate_loads_no_tensorflow():
+    """What the CLI runs before it answers: config and presets only, no TensorFlow."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom tfmask.config import Experiment, FinetuneExperiment\n"
+              "Experiment().validate(); FinetuneExperiment().validate()\n"
+              "print(sorted(m for m in ('tensorflow', 'keras', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_pretrain_and_finetune_validate_before_writing(tmp_path):
+    """Python callers get the same checks as the CLI, before the run directory exists."""
+    from tfmask.train.finetuning import finetune
+    from tfmask.train.pretraining import pretrain
+
+    exp = Experiment()
+    exp.masking.mask_token_rate = 0.95
+    with pytest.raises(ConfigError, match=r"--mask-token-rate \+ --random-token-rate"):
+        pretrain(exp, str(tmp_path / "pre"))
+    ft = FinetuneExperiment()
+    ft.train.freeze_epochs = 5
+    with pytest.raises(ConfigError, match=r"--freeze-epochs \(5\) must be less than"):
+        finetune(ft, str(tmp_path / "ft"))
+    assert not os.listdir(tmp_path)
+
+
+def test_validation_names_are_the_ones_the_pipelines_use():
+    """The names `validate()` accepts are those the TensorFlow code dispatches on."""
+    from tfmask import config
+    from tfmask.text import masking, packing
+
+    assert config.TRUNCATIONS == packing.TRUNCATIONS
+    assert set(config.MASKING_STRATEGIES) == set(masking.STRATEGIES)

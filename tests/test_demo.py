@@ -224,7 +224,7 @@ def test_sentiment_tsv_like_sst2(all_files):
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     assert rows[0] == ["sentence", "label"]
     assert len(rows) == 2001
-    assert {r[1] for r in rows[1:]} == {"0", "1"}
+    assert {r[1] for r in rows[1:]} == {"negative", "positive"}  # names, not ids
     assert all(len(r) == 2 for r in rows)
 
 

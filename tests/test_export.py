@@ -88,6 +88,20 @@ def test_layout_versions_and_assets(exported, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_exports_hold_the_model_weights_only(exported, kind):
+    """No optimizer variable: each SavedModel's variables are the Keras model's weights, value
+    for value (what TF Serving loads into memory)."""
+    model = _keras_model(exported["runs"][kind], kind)
+    for which in ("text", "ids"):
+        variables = dict(tf.train.list_variables(
+            os.path.join(exported[kind][which]["path"], "variables", "variables")))
+        variables.pop("_CHECKPOINTABLE_OBJECT_GRAPH")
+        assert [name for name in variables if "optimizer" in name] == []
+        assert sum(int(np.prod(shape)) for shape in variables.values()) == sum(
+            int(np.prod(w.shape)) for w in model.weights)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_op_audit(exported, kind):
     path = os.path.join(exported[kind]["text"]["path"], "assets.extra", "op_audit.json")
     audit = json.load(open(path))["signatures"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import keras
 import tensorflow as tf
@@ -18,7 +19,7 @@ from helpers import (VOCAB, finetune_experiment, google_bert_tensors, hf_state_d
                      randomize_weights, write_hf_folder)
 from tfmask.interop import import_checkpoint
 from tfmask.text import readers
-from tfmask.train import finetuning
+from tfmask.train import finetuning, plots
 from tfmask.cli import main
 from tfmask.config import FinetuneExperiment
 from tfmask.model.encoder import BertEncoder
@@ -233,7 +234,7 @@ def test_sentiment_run_with_freezing_masking_and_layer_decay(sentiment_run, data
     history = json.load(open(os.path.join(run, "history.json")))
     assert [r["epoch"] for r in history] == [1, 2]  # frozen phase, then the full model
     config = json.load(open(os.path.join(run, "config.json")))
-    assert config["train"]["mask_rate"] == 0.15 and config["labels"] == ["0", "1"]
+    assert config["train"]["mask_rate"] == 0.15 and config["labels"] == ["negative", "positive"]
     assert config["encoder"]["dropout"] == 0.05  # --encoder-dropout, recorded and saved
     assert runs.load_finetuned(run)[1].encoder.dropout == 0.05
     assert main(["evaluate", run, "--data", data_dir["sentiment_dev"]]) == 0
@@ -242,14 +243,22 @@ def test_sentiment_run_with_freezing_masking_and_layer_decay(sentiment_run, data
     assert printed["macro_f1"] == best["macro_f1"]
 
 
-def test_tiny_model_overfits_a_tiny_ner_set(tmp_path):
+def test_tiny_model_overfits_a_tiny_ner_set(tmp_path, capsys):
     path = tmp_path / "tiny.conll"
     path.write_text(TINY_CONLL)
     e = finetune_experiment("ner", str(path), str(path), epochs=8, batch_size=2,
                     learning_rate=3e-3, dropout=0.0, warmup_steps=0, weight_decay=0.0,
                     vocabulary_size=100)
-    best = finetuning.finetune(e, str(tmp_path / "run"), verbose=0)
+    best = finetuning.finetune(e, str(tmp_path / "run"))  # verbose=None
     assert best["f1"] == 1.0
+    # stdout is not a terminal here, so progress comes as lines: one at each epoch end.
+    lines = [line for line in capsys.readouterr().out.splitlines() if "done in" in line]
+    assert [line.split("  loss")[0] for line in lines] == [
+        f"epoch {i}/8  step 2/2" for i in range(1, 9)]  # 3 sentences, batches of 2
+    number = r"\d+\.\d{4}"
+    assert all(re.search(rf"  accuracy {number}  val_loss {number}  val_precision {number}  "
+                         rf"val_recall {number}  val_f1 {number}  lr ", line) for line in lines)
+    assert [r["step"] for r in _train_steps(tmp_path / "run")] == list(range(1, 17))
 
 
 def test_finetune_from_an_imported_checkpoint(tmp_path):
@@ -314,3 +323,87 @@ def test_ner_training_loss_is_the_mean_over_labelled_words():
     log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
     expected = -np.take_along_axis(log_probs, y[..., None], -1)[..., 0][weight > 0].mean()
     assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+# --- progress, per-step curves and plots ------------------------------------------------------
+
+def _train_steps(run):
+    with open(os.path.join(run, "train_steps.json")) as fh:
+        return json.load(fh)
+
+
+@pytest.mark.parametrize("fixture", ["ner_run", "sentiment_run"])
+def test_history_carries_the_training_loss_every_few_steps(fixture, request):
+    run, _, _ = request.getfixturevalue(fixture)
+    with open(os.path.join(run, "history.json")) as fh:
+        history = json.load(fh)
+    steps = _train_steps(run)
+    assert {tuple(r) for r in steps} == {("step", "epoch", "loss", "learning_rate")}
+    assert [r["step"] for r in steps] == sorted({r["step"] for r in steps})  # one run, counted on
+    assert sorted({r["epoch"] for r in steps}) == [r["epoch"] for r in history] == [1, 2]
+    starts = [0]
+    for epoch in history:
+        mine = [r for r in steps if r["epoch"] == epoch["epoch"]]
+        assert len(mine) > 2  # more than one point an epoch
+        # Each record's loss is the mean over its interval, so the interval-weighted mean over
+        # an epoch is the epoch's loss that history.json (Keras's epoch mean) holds...
+        sizes = np.diff([starts[-1]] + [r["step"] for r in mine])
+        assert np.dot(sizes, [r["loss"] for r in mine]) / sizes.sum() == pytest.approx(
+            epoch["loss"], rel=1e-4)
+        # ...and its last record is at its last step: the rate after it is the epoch's.
+        assert mine[-1]["learning_rate"] == epoch["learning_rate"]
+        starts.append(mine[-1]["step"])
+
+
+def test_sentiment_plots_name_the_classes(sentiment_run):
+    """The embedded reviews are labelled negative/positive: the metrics and the confusion
+    matrix say so (the run plots with the labels its metrics are keyed by)."""
+    run, best, _ = sentiment_run
+    labels = runs.load_labels(run)
+    assert labels == ["negative", "positive"]
+    assert list(best["per_class"]) == labels
+    assert os.path.getsize(os.path.join(run, "confusion_matrix.png")) > 0
+    fig = plots.plot_confusion_matrix(best["confusion_matrix"], labels,
+                                      os.path.join(run, "again.png"))
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == labels
+    assert [t.get_text() for t in ax.get_yticklabels()] == labels
+
+
+def _history(values, metric="f1"):
+    return [{"epoch": i + 1, "loss": 1.0 / (i + 1), "val_loss": 1.1 / (i + 1),
+             f"val_{metric}": v, "learning_rate": 1e-4 * (1 - i / len(values))}
+            for i, v in enumerate(values)]
+
+
+def test_finetune_plot_marks_the_best_epoch_and_shows_the_learning_rate(tmp_path):
+    records = _history([0.5, 0.8, 0.7])
+    steps = [{"step": s, "epoch": (s - 1) // 10 + 1, "loss": 1.0 / s,
+              "learning_rate": 1e-4 * (1 - s / 30)} for s in range(1, 31)]
+    fig = plots.plot_finetune_history(records, str(tmp_path / "h.png"), "f1", steps=steps)
+    loss, metric, rate = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "validation f1", "learning rate"]
+    best = [line for line in metric.get_lines() if line.get_marker() == "*"]
+    assert [(list(b.get_xdata()), list(b.get_ydata())) for b in best] == [([20], [0.8])]
+    assert "best: epoch 2, 0.8000" in [t.get_text() for t in metric.get_legend().get_texts()]
+    assert list(rate.get_lines()[0].get_ydata()) == [s["learning_rate"] for s in steps]
+    # Validation at epoch ends (steps 10, 20, 30), the training loss at every record.
+    assert list(metric.get_lines()[0].get_xdata()) == [10, 20, 30]
+    assert len(loss.get_lines()[0].get_xdata()) == 30
+    assert (tmp_path / "h.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_finetune_plot_of_one_epoch_has_readable_axes(tmp_path):
+    """One epoch: the x axis spans the steps (or one epoch tick without them), not a
+    0.96-1.04 range around a single dot; a score's axis stays inside [0, 1]."""
+    steps = [{"step": s, "epoch": 1, "loss": 1.0 / s, "learning_rate": 1e-4} for s in (5, 10)]
+    fig = plots.plot_finetune_history(_history([0.99], "accuracy"), str(tmp_path / "a.png"),
+                                      "accuracy", steps=steps)
+    for ax in fig.axes:
+        assert ax.get_xlim() == pytest.approx((0, 10.2))
+    assert fig.axes[1].get_ylim() == pytest.approx((0.94, 1.0))
+    fig = plots.plot_finetune_history(_history([0.5], "accuracy"), str(tmp_path / "b.png"),
+                                      "accuracy")
+    for ax in fig.axes:
+        assert ax.get_xlim() == pytest.approx((0.5, 1.5))
+        assert list(ax.get_xticks()) == [1]

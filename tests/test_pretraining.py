@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import tensorflow as tf
@@ -30,15 +31,21 @@ def tiny_experiment(corpus, **train):
     return exp
 
 
-def test_pretrain_under_mirrored_strategy_on_two_cpus(tmp_path):
+def test_pretrain_under_mirrored_strategy_on_two_cpus(tmp_path, capsys):
     """The pipeline's batches (int32 padding mask, globally normalised weights) go through
-    `fit` on two replicas, and the run directory is complete."""
+    `fit` on two replicas, and the run directory is complete. stdout is not a terminal here,
+    so progress comes as lines, one at each checkpoint with its eval results."""
     corpus = write_corpus(str(tmp_path / "corpus"), num_lines=400)
     strategy = two_cpu_strategy()
     assert strategy.num_replicas_in_sync == 2
     out = str(tmp_path / "run")
-    summary = pretrain(tiny_experiment(corpus), out, strategy=strategy, verbose=0)
+    summary = pretrain(tiny_experiment(corpus), out, strategy=strategy)  # verbose=None
     assert summary["step"] == 10 and np.isfinite(summary["loss"])
+    intervals = [line for line in capsys.readouterr().out.splitlines() if "done in" in line]
+    assert [line.split("  loss")[0] for line in intervals] == ["step 5/10", "step 10/10"]
+    number = r"\d+\.\d{4}"
+    assert all(re.search(rf"masked_accuracy {number}  val_loss {number}  "
+                         rf"val_masked_accuracy {number}  lr ", line) for line in intervals)
     assert 0.0 <= summary["eval_masked_accuracy"] <= 1.0
     history = json.load(open(os.path.join(out, "history.json")))
     assert [r["step"] for r in history] == [5, 10]

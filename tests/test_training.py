@@ -1,7 +1,9 @@
-"""Schedule, optimizer, strategy, the MLM loss across replicas, learning, HistoryRecorder."""
+"""Schedule, optimizer, strategy, the MLM loss across replicas, learning, HistoryRecorder,
+ProgressLogger, StepRecorder."""
 
 import json
 import math
+import re
 
 import keras
 import numpy as np
@@ -9,7 +11,9 @@ import pytest
 import tensorflow as tf
 
 from helpers import randomize_weights, run_config_test, two_cpu_strategy
-from tfmask.train.callbacks import HistoryRecorder, quiet_unused_pooler_warning
+from tfmask.train import plots
+from tfmask.train.callbacks import (HistoryRecorder, ProgressLogger, StepRecorder,
+                                    progress_callbacks, quiet_unused_pooler_warning)
 from tfmask.train.distribute import choose_strategy
 from tfmask.train.optimizer import WarmupLinearDecay, build_optimizer, compile_model
 from tfmask.model.encoder import BertEncoder
@@ -436,3 +440,137 @@ def test_history_recorder_without_validation_and_resume(tmp_path):
     _record_epochs(resumed, model, [1], {"loss": 1.5, "masked_accuracy": 0.6})
     with open(tmp_path / "history.json") as fh:
         assert [(r["step"], r["loss"]) for r in json.load(fh)] == [(10, 2.0), (20, 1.5)]
+
+
+# ----------------------------------------------------------------------------------------------
+# ProgressLogger: lines for logs and notebooks (stdout is not a terminal under pytest)
+# ----------------------------------------------------------------------------------------------
+def _progress_model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(0.05), keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), metrics=["accuracy"])
+    return model
+
+
+def _progress_data(batches, batch_size=4):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(batches * batch_size, 3)).astype("float32")
+    return tf.data.Dataset.from_tensor_slices((x, (x[:, 0] > 0).astype("int32"))).batch(
+        batch_size)
+
+
+def _printed(capsys):
+    return capsys.readouterr().out.strip().splitlines()
+
+
+NUMBER = r"\d+\.\d{4}"
+
+
+def test_progress_lines_every_n_steps_within_epochs(capsys):
+    logger = ProgressLogger(every_steps=3, every_seconds=None, min_seconds=0)
+    _progress_model().fit(_progress_data(10), epochs=2, verbose=0, callbacks=[logger])
+    lines = _printed(capsys)
+    # Steps 3, 6, 9 of each 10-step epoch, then the epoch line (step 10 is the epoch's end).
+    assert [line.split("  loss")[0] for line in lines] == [
+        f"epoch {e}/2  step {s}/10" for e in (1, 2) for s in (3, 6, 9, 10)]
+    progress = re.compile(rf"epoch 1/2  step 3/10  loss {NUMBER}  accuracy {NUMBER}  "
+                          r"lr 5\.00e-02  \d+\.\d\d steps/s  ETA \d+s$")
+    assert progress.match(lines[0]), lines[0]
+    end = re.compile(rf"epoch 2/2  step 10/10  loss {NUMBER}  accuracy {NUMBER}  "
+                     r"lr 5\.00e-02  done in \d+s$")
+    assert end.match(lines[-1]), lines[-1]
+
+
+def test_progress_lines_over_a_run_of_checkpoint_intervals(capsys):
+    """Pretraining: a Keras epoch is a checkpoint interval; steps and ETA count over the run,
+    with eval results on each interval's line and tokens/s on the others."""
+    logger = ProgressLogger(every_fraction=0.3, every_seconds=None, min_seconds=0,
+                            tokens_per_step=48, epochs_are_intervals=True)
+    data = _progress_data(5)
+    _progress_model().fit(data.repeat(), steps_per_epoch=5, epochs=2, verbose=0,
+                          validation_data=data, callbacks=[logger])
+    lines = _printed(capsys)
+    # Every ceil(0.3 x 10) = 3 steps since the last line (an interval's line counts; the
+    # first step of an interval only traces): 3, [5], 8, [10].
+    assert [line.split("  loss")[0] for line in lines] == [
+        "step 3/10", "step 5/10", "step 8/10", "step 10/10"]
+    assert re.search(r"steps/s  [\d,]+ tokens/s  ETA \d+s$", lines[0]), lines[0]
+    assert re.search(rf"  val_loss {NUMBER}  val_accuracy {NUMBER}  .*done in", lines[1])
+    assert "tokens/s" not in lines[1]
+
+
+@pytest.mark.filterwarnings("ignore:Your input ran out of data")  # how Keras finds the end
+def test_progress_lines_by_time_and_with_an_unknown_epoch_length(capsys):
+    """every_seconds=0: a line at every step (the first of an epoch only traces). The length
+    of an epoch of unknown cardinality shows as the caller's estimate until one has ended."""
+    logger = ProgressLogger(every_steps=None, every_seconds=0, min_seconds=0,
+                            steps_per_epoch=4)
+    data = _progress_data(6).filter(lambda x, y: tf.reduce_sum(y) >= 0)  # cardinality unknown
+    assert int(data.cardinality()) < 0
+    _progress_model().fit(data, epochs=2, verbose=0, callbacks=[logger])
+    positions = [line.split("  loss")[0] for line in _printed(capsys)]
+    assert positions == (
+        # Not yet known to be the last step, so step 6 gets a progress line too.
+        [f"epoch 1/2  step {s}/~4" for s in (2, 3, 4, 5, 6)] + ["epoch 1/2  step 6/6"]
+        + [f"epoch 2/2  step {s}/6" for s in (2, 3, 4, 5, 6)])
+
+
+def test_progress_callbacks_choose_by_verbose(capsys):
+    context = dict(steps_per_epoch=7, tokens_per_step=64, epochs_are_intervals=True)
+    verbose, callbacks = progress_callbacks(None, **context)  # stdout is captured: no tty
+    assert verbose == 0 and len(callbacks) == 1
+    assert isinstance(callbacks[0], ProgressLogger)
+    assert (callbacks[0].steps_per_epoch, callbacks[0].tokens_per_step) == (7, 64)
+    assert progress_callbacks(0, **context) == (0, [])
+    assert progress_callbacks(1, **context) == (1, [])  # Keras's live bar
+    mine = ProgressLogger(every_steps=100, tokens_per_step=10)
+    verbose, (logger,) = progress_callbacks(mine, **context)
+    assert verbose == 0 and logger is not mine and mine.steps_per_epoch is None
+    assert (logger.every_steps, logger.tokens_per_step, logger.steps_per_epoch,
+            logger.epochs_are_intervals) == (100, 10, 7, True)
+    with pytest.raises(ValueError, match="verbose must be"):
+        progress_callbacks(3)
+
+
+def test_pretraining_history_plot_has_a_learning_rate_panel(tmp_path):
+    records = [{"step": s, "loss": 5.0 - s / 100, "masked_accuracy": s / 1000,
+                "learning_rate": 1e-3 * (1 - s / 400), "eval_loss": 5.1 - s / 100,
+                "eval_masked_accuracy": s / 1100} for s in (100, 200, 300, 400)]
+    fig = plots.plot_history(records, str(tmp_path / "history.png"))
+    assert [ax.get_title() for ax in fig.axes] == ["MLM loss", "masked-token accuracy",
+                                                   "learning rate"]
+    (line,) = fig.axes[2].get_lines()
+    assert list(line.get_ydata()) == [r["learning_rate"] for r in records]
+    assert (tmp_path / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _steps_epoch(recorder, epoch, running_means):
+    recorder.on_epoch_begin(epoch)
+    for batch, mean in enumerate(running_means):
+        recorder.on_train_batch_end(batch, {"loss": mean})
+    recorder.on_epoch_end(epoch, {"loss": running_means[-1]})
+
+
+def test_step_recorder_interval_means_and_resume(tmp_path):
+    model = _progress_model()
+    recorder = StepRecorder(str(tmp_path), every=2)
+    recorder.set_model(model)
+    # Batch losses 4, 2, 3, 1, 5 -> Keras's running means 4, 3, 3, 2.5, 3.
+    _steps_epoch(recorder, 0, [4.0, 3.0, 3.0, 2.5, 3.0])
+    with open(tmp_path / "train_steps.json") as fh:
+        records = json.load(fh)
+    assert [(r["step"], r["epoch"], r["loss"]) for r in records] == [
+        (2, 1, 3.0), (4, 1, 2.0), (5, 1, 5.0)]  # means of (4, 2), (3, 1), (5)
+    assert all(r["learning_rate"] == pytest.approx(0.05) for r in records)
+    # Resumed after epoch 1: its records stay and the count goes on from step 5.
+    resumed = StepRecorder(str(tmp_path), every=2, start_epoch=1, steps_per_epoch=5)
+    resumed.set_model(model)
+    _steps_epoch(resumed, 1, [1.0, 1.0, 1.0])
+    _steps_epoch(resumed, 2, [2.0])
+    with open(tmp_path / "train_steps.json") as fh:
+        assert [(r["step"], r["epoch"]) for r in json.load(fh)] == [
+            (2, 1), (4, 1), (5, 1), (7, 2), (8, 2), (9, 3)]
+    # Resumed after epoch 2 (epoch 3 to be repeated): epoch 3's record is dropped.
+    again = StepRecorder(str(tmp_path), every=2, start_epoch=2)
+    assert [r["step"] for r in again.records] == [2, 4, 5, 7, 8]

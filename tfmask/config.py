@@ -6,12 +6,18 @@ The field names here are the names used everywhere else: constructor arguments o
 
 An `Experiment` is a plain tree of dataclasses; `to_dict` / `from_dict` round-trip it through
 JSON and `apply_overrides` applies typed `section.field=value` strings (the CLI's `--set`).
+`validate()` checks a resolved experiment (types, ranges, names, combinations, then the paths
+it names) in plain Python, before anything is read or written: `ConfigError` names the flag
+that sets the field (`--batch-size must be >= 1, got 0`), or `section.field` for a field that
+only `--set` or a recipe sets.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
+import os
 from typing import Any
 
 
@@ -136,6 +142,11 @@ class Experiment(_JsonConfig):
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
+    def validate(self) -> None:
+        """Raises `ConfigError` (naming the flag) for the first field that cannot work: types,
+        names, ranges, combinations, then the files it names (`--corpus`, `--vocab`)."""
+        _validate_pretraining(self)
+
 
 @dataclasses.dataclass
 class FinetuneDataConfig:
@@ -198,6 +209,12 @@ class FinetuneExperiment(_JsonConfig):
     tokenizer: TokenizerConfig = dataclasses.field(default_factory=TokenizerConfig)
     labels: list[str] = dataclasses.field(default_factory=list)
 
+    def validate(self) -> None:
+        """Raises `ConfigError` (naming the flag) for the first field that cannot work: types,
+        names, ranges, then `--init` (a run with `INIT_FILES`, enough positions for
+        `--seq-len`), then `--train` / `--valid`."""
+        _validate_finetuning(self)
+
 
 def _build(factory, values: dict[str, Any]):
     known = {f.name for f in dataclasses.fields(factory)}
@@ -224,6 +241,20 @@ def _parse_value(text: str, current: Any, field_type: str):
     if isinstance(current, list) or field_type.startswith("list"):
         return [t for t in text.split(",") if t]
     return text
+
+
+def load_recipe(path: str):
+    """Runs a recipe file's `config()` (pipelines/*.py) and returns the experiment it builds."""
+    import importlib.util
+
+    if not os.path.isfile(path):
+        raise ConfigError(f"--recipe {path!r}: no such file")
+    spec = importlib.util.spec_from_file_location("tfmask_recipe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if not hasattr(module, "config"):
+        raise ConfigError(f"--recipe {path!r} defines no config() function")
+    return module.config()
 
 
 def apply_overrides(experiment, overrides: list[str]):
@@ -253,3 +284,246 @@ def apply_overrides(experiment, overrides: list[str]):
             raise ValueError(f"--set {item!r}: {e}") from None
         setattr(section, field_name, value)
     return experiment
+
+
+# ----------------------------------------------------------------------------------------------
+# Validation: plain Python, before anything is read, written or loaded
+# ----------------------------------------------------------------------------------------------
+TASKS = ("ner", "sentiment")
+MASKING_STRATEGIES = ("random", "whole_word", "span")
+PACKINGS = ("full_sentences", "one_line")
+TRUNCATIONS = ("head", "head_tail")
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+MIXED_PRECISIONS = ("mixed_float16", "mixed_bfloat16")
+#: What `--init` reads from a pretrain or import run.
+INIT_FILES = ("config.json", "encoder.keras", "vocab.txt")
+
+#: `section.field` -> the flag that sets it, so that a message names what the user typed (the
+#: CLI copies each flag that was given onto its field with these).
+PRETRAIN_FLAGS = {
+    "data.corpus": "--corpus", "data.eval_corpus": "--eval-corpus",
+    "data.eval_holdout": "--eval-holdout", "data.tfds": "--tfds",
+    "data.tfds_text_key": "--text-key", "data.tfds_data_dir": "--tfds-data-dir",
+    "data.max_sequence_length": "--seq-len", "data.packing": "--packing",
+    "tokenizer.vocab": "--vocab", "tokenizer.vocabulary_size": "--vocab-size",
+    "masking.strategy": "--masking", "masking.selection_rate": "--selection-rate",
+    "masking.max_predictions": "--max-predictions",
+    "masking.mask_token_rate": "--mask-token-rate",
+    "masking.random_token_rate": "--random-token-rate",
+    "train.preset": "--preset", "train.batch_size": "--batch-size", "train.steps": "--steps",
+    "train.save_every": "--save-every", "train.eval_steps": "--eval-steps",
+    "train.learning_rate": "--learning-rate", "train.warmup_steps": "--warmup-steps",
+    "train.weight_decay": "--weight-decay", "train.seed": "--seed",
+    "train.strategy": "--strategy", "train.mixed_precision": "--mixed-precision",
+    "train.jit_compile": "--jit-compile", "train.deterministic": "--deterministic",
+}
+FINETUNE_FLAGS = {
+    "data.train": "--train", "data.valid": "--valid", "data.tfds": "--tfds",
+    "data.tfds_data_dir": "--tfds-data-dir", "data.tfds_train_split": "--tfds-train-split",
+    "data.tfds_valid_split": "--tfds-valid-split", "data.tag_column": "--tag-column",
+    "data.window_stride": "--window-stride", "data.text_column": "--text-column",
+    "data.label_column": "--label-column", "data.truncation": "--truncation",
+    "data.max_sequence_length": "--seq-len", "data.max_train_examples": "--max-train-examples",
+    "train.init": "--init", "train.preset": "--preset", "train.epochs": "--epochs",
+    "train.batch_size": "--batch-size", "train.learning_rate": "--learning-rate",
+    "train.warmup_steps": "--warmup-steps", "train.weight_decay": "--weight-decay",
+    "train.layer_decay": "--layer-decay", "train.freeze_epochs": "--freeze-epochs",
+    "train.mask_rate": "--mask-rate", "train.dropout": "--dropout",
+    "train.encoder_dropout": "--encoder-dropout",
+    "train.early_stopping_patience": "--early-stopping", "train.seed": "--seed",
+    "train.mixed_precision": "--mixed-precision", "train.jit_compile": "--jit-compile",
+}
+
+
+class ConfigError(ValueError):
+    """A value that cannot work (wrong type, out of range, unknown name, a combination that
+    contradicts itself) or a path that is not there; the message names the flag."""
+
+
+def _is(value, annotation: str) -> bool:
+    """Whether `value` fits one type of a field's annotation ("int", "list[str]", ...)."""
+    if annotation == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):  # bool is an int to Python, never to a config
+        return False
+    if annotation.startswith("list["):
+        return isinstance(value, list) and all(_is(v, annotation[5:-1]) for v in value)
+    kinds = {"int": int, "float": (int, float), "str": str, "None": type(None)}
+    return isinstance(value, kinds[annotation])
+
+
+class _Checks:
+    """Checks on one experiment whose messages name the flag that sets each field."""
+
+    def __init__(self, experiment, flags: dict[str, str]):
+        self.experiment, self.flags = experiment, flags
+
+    def name(self, key: str) -> str:
+        return self.flags.get(key, key)
+
+    def value(self, key: str):
+        section, field = key.split(".")
+        return getattr(getattr(self.experiment, section), field)
+
+    @staticmethod
+    def require(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(message)
+
+    def types(self) -> None:
+        """Every field holds a value of its annotated type (a recipe or `--set` may not)."""
+        for section in dataclasses.fields(self.experiment):
+            value, factory = getattr(self.experiment, section.name), section.default_factory
+            if not dataclasses.is_dataclass(factory):  # a plain field: task, labels
+                self.require(_is(value, str(section.type)), f"{section.name} must be "
+                             f"{section.type}, got {value!r}")
+                continue
+            self.require(isinstance(value, factory), f"{section.name} must be a "
+                         f"{factory.__name__}, got {value!r}")
+            for f in dataclasses.fields(value):
+                key = f"{section.name}.{f.name}"
+                options = [t.strip() for t in str(f.type).split("|")]
+                self.require(any(_is(self.value(key), t) for t in options),
+                             f"{self.name(key)} must be {f.type}, got {self.value(key)!r}")
+
+    def at_least(self, key: str, low, strictly: bool = False) -> None:
+        """`value >= low` (`> low` when `strictly`); None passes (not set)."""
+        value = self.value(key)
+        ok = value is None or (value > low if strictly else value >= low)
+        self.require(ok, f"{self.name(key)} must be {'>' if strictly else '>='} {low}, "
+                         f"got {value}")
+
+    def within(self, key: str, low, high, *, open_low=False, open_high=False) -> None:
+        """`low <= value <= high`, either end open when asked; None passes (not set)."""
+        value = self.value(key)
+        if value is None:
+            return
+        ok = (value > low if open_low else value >= low) and (
+            value < high if open_high else value <= high)
+        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        self.require(ok, f"{self.name(key)} must be in {interval}, got {value}")
+
+    def one_of(self, key: str, names) -> None:
+        value = self.value(key)
+        self.require(value is None or value in names,
+                     f"{self.name(key)} must be one of {', '.join(names)}; got {value!r}")
+
+    def optimizer(self) -> None:
+        """The AdamW settings pretraining and fine-tuning share."""
+        for key in ("train.learning_rate", "train.clipnorm", "train.adam_epsilon"):
+            self.at_least(key, 0, strictly=True)
+        warmup = self.value("train.warmup_steps")
+        self.require(warmup >= -1, f"{self.name('train.warmup_steps')} must be >= 0 (or -1: "
+                                   f"10% of the steps), got {warmup}")
+        self.at_least("train.weight_decay", 0)
+        self.within("train.seed", 0, 2**32 - 1)  # NumPy's seed range
+        self.one_of("train.mixed_precision", MIXED_PRECISIONS)
+
+    def sequence_length(self) -> None:
+        self.at_least("data.max_sequence_length", 3)  # [CLS], one piece, [SEP]
+
+    def file(self, key: str) -> None:
+        """A path field, when set, names a file."""
+        path = self.value(key)
+        self.require(not path or os.path.isfile(path), f"{self.name(key)} {path}: no such file")
+
+    def globs(self, key: str) -> None:
+        """Every pattern of a list field matches at least one file."""
+        for pattern in self.value(key):
+            found = glob.glob(os.path.expanduser(pattern), recursive=True)
+            self.require(any(map(os.path.isfile, found)),
+                         f"{self.name(key)} {pattern!r} matches no file")
+
+
+def check_run_dir(run_dir: str, names=INIT_FILES, what="a finished tfmask pretrain or import "
+                  "run", flag: str = "") -> None:
+    """Raises `ConfigError` unless `run_dir` is a directory that holds every file of `names`."""
+    where = f"{flag} {run_dir}".strip()
+    if not os.path.isdir(run_dir):
+        raise ConfigError(f"{where}: no such run directory")
+    missing = [n for n in names if not os.path.exists(os.path.join(run_dir, n))]
+    if missing:
+        raise ConfigError(f"{where}: no {', '.join(missing)} (not {what}?)")
+
+
+def _validate_pretraining(experiment: Experiment) -> None:
+    from tfmask import presets
+
+    c, d, t = _Checks(experiment, PRETRAIN_FLAGS), experiment.data, experiment.train
+    c.types()
+    c.one_of("train.preset", presets.PRESETS)
+    c.one_of("train.strategy", STRATEGIES)
+    c.one_of("masking.strategy", MASKING_STRATEGIES)
+    c.one_of("data.packing", PACKINGS)
+    for key in ("train.batch_size", "train.steps", "train.save_every", "train.eval_steps",
+                "train.steps_per_execution", "tokenizer.vocabulary_size",
+                "masking.max_predictions", "data.shuffle_buffer"):
+        c.at_least(key, 1)
+    c.require(t.steps % t.save_every == 0,
+              f"--steps ({t.steps}) must be a multiple of --save-every ({t.save_every}): one "
+              "Keras epoch is one checkpoint interval")
+    c.optimizer()
+    c.require(t.warmup_steps <= t.steps,
+              f"--warmup-steps ({t.warmup_steps}) must be <= --steps ({t.steps})")
+    c.within("encoder.dropout", 0, 1, open_high=True)
+    c.within("masking.selection_rate", 0, 1, open_low=True)
+    c.within("masking.mask_token_rate", 0, 1)
+    c.within("masking.random_token_rate", 0, 1)
+    m = experiment.masking
+    c.require(m.mask_token_rate + m.random_token_rate <= 1,
+              f"--mask-token-rate + --random-token-rate must be <= 1 (the rest of the selected "
+              f"pieces stay as they are), got {m.mask_token_rate} + {m.random_token_rate}")
+    c.sequence_length()
+    c.require(m.max_predictions <= d.max_sequence_length,
+              f"--max-predictions ({m.max_predictions}) must be <= --seq-len "
+              f"({d.max_sequence_length})")
+    c.within("data.eval_holdout", 0, 1, open_high=True)
+    c.require(not (d.corpus and d.tfds), "give --corpus or --tfds, not both")
+    c.require(not d.tfds or ":" in d.tfds,
+              f"--tfds expects NAME:SPLIT (e.g. wikipedia/20230601.en:train), got {d.tfds!r}")
+    c.globs("data.corpus")
+    c.globs("data.eval_corpus")
+    c.file("tokenizer.vocab")
+
+
+def _validate_finetuning(experiment: FinetuneExperiment) -> None:
+    from tfmask import presets
+
+    c, d, t = _Checks(experiment, FINETUNE_FLAGS), experiment.data, experiment.train
+    c.types()
+    c.require(experiment.task in TASKS,
+              f"task must be one of {', '.join(TASKS)}; got {experiment.task!r}")
+    c.one_of("train.preset", presets.PRESETS)
+    c.one_of("data.truncation", TRUNCATIONS)
+    for key in ("train.batch_size", "train.epochs", "train.vocabulary_size"):
+        c.at_least(key, 1)
+    for key in ("train.freeze_epochs", "train.early_stopping_patience",
+                "data.max_train_examples"):
+        c.at_least(key, 0)
+    c.require(not t.freeze_epochs or t.freeze_epochs < t.epochs,
+              f"--freeze-epochs ({t.freeze_epochs}) must be less than --epochs ({t.epochs})")
+    c.optimizer()
+    c.within("train.layer_decay", 0, 1, open_low=True)
+    c.within("train.mask_rate", 0, 1)
+    c.within("train.dropout", 0, 1, open_high=True)
+    c.within("train.encoder_dropout", 0, 1, open_high=True)
+    c.sequence_length()
+    c.within("data.window_stride", 1, d.max_sequence_length - 2)
+    for bucket in d.length_buckets:
+        c.require(bucket >= 1, f"data.length_buckets must hold lengths >= 1, got {bucket}")
+    if t.init:  # before the data's paths: a wrong --init is what a user would fix first
+        check_run_dir(t.init, flag="--init")
+        try:
+            with open(os.path.join(t.init, INIT_FILES[0])) as fh:
+                positions = json.load(fh)["encoder"]["max_sequence_length"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConfigError(f"--init {t.init}: unreadable {INIT_FILES[0]} ({e!r})") from None
+        c.require(d.max_sequence_length <= positions,
+                  f"--seq-len {d.max_sequence_length} exceeds the encoder's {positions} "
+                  "positions")
+    c.require(bool(d.valid) or not d.train, "--valid is required with --train (validation "
+              "picks the best epoch and is what metrics.json reports)")
+    c.require(bool(d.train) or not d.valid, "--valid needs --train (a validation file goes "
+              "with its training file)")
+    c.file("data.train")
+    c.file("data.valid")

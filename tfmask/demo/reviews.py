@@ -37,6 +37,10 @@ _SENT_ASPECTS: dict[str, list[tuple[str, bool, str]]] = {
               ("reception", False, "people"), ("location", False, "place"),
               ("view", False, "place"), ("rates", True, "price"), ("wifi", False, "tech")],
 }
+#: Class names in the TSV, index = id: 0 negative, 1 positive (also their sorted order, so a
+#: reader that sorts the names it finds gives the same ids).
+SENTIMENT_LABELS = ("negative", "positive")
+
 _INTENSIFIERS = "very really truly quite extremely incredibly rather so".split()
 _LOVE = ("loved enjoyed adored liked".split(), "hated disliked".split())
 
@@ -185,7 +189,9 @@ def sentiment_examples(seed: int = 0, num_examples: int = 2000) -> list[tuple[st
 
 
 def write_sentiment_tsv(path: str | os.PathLike, examples: Sequence[tuple[str, int]]) -> None:
-    """Write examples as a GLUE SST-2 style TSV with a `sentence\\tlabel` header."""
+    """Write examples as an SST-2 style TSV with a `sentence\\tlabel` header, each label as
+    its class name (`SENTIMENT_LABELS`: 0 -> negative, 1 -> positive), so a model trained on
+    it reports names, not ids."""
     parent = os.path.dirname(os.fspath(path))
     if parent:
         os.makedirs(parent, exist_ok=True)
@@ -194,4 +200,4 @@ def write_sentiment_tsv(path: str | os.PathLike, examples: Sequence[tuple[str, i
         for text, label in examples:
             if "\t" in text or "\n" in text:
                 raise ValueError("sentence contains a tab or newline")
-            f.write(f"{text}\t{int(label)}\n")
+            f.write(f"{text}\t{SENTIMENT_LABELS[int(label)]}\n")

@@ -15,6 +15,10 @@ place, so a server never sees half an export and two exports never share a versi
                                (one tensorflow-text op anywhere in a SavedModel makes it
                                unloadable there).
 
+Each holds the model's weights and nothing else: the run's model is loaded uncompiled
+(`runs.load_finetuned`, `runs.load_masked_lm`), so no optimizer variable is tracked, even
+from a `.keras` file of an older version that holds one.
+
 Signatures (B = batch, L = sequence length, C = classes, W = words, E = entities, P = masks):
 
     serve        token_ids, segment_ids, padding_mask int32 [B, L]

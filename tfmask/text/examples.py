@@ -17,6 +17,7 @@ from tfmask.config import FinetuneExperiment
 from tfmask.text import readers
 from tfmask.text.labels import label_vocabulary
 
+
 @dataclasses.dataclass
 class Examples:
     """One split, ready for the pipelines: NER words + tag ids, or texts + class ids."""
@@ -86,12 +87,10 @@ def load_split(experiment: FinetuneExperiment, source: str, tfds_split: bool = F
 
 
 def resolve_data(experiment: FinetuneExperiment, run_dir: str) -> None:
-    """Without --train and --tfds, uses the embedded data sets the project writes itself."""
+    """Without --train and --tfds, uses the embedded data sets the project writes itself
+    (`FinetuneExperiment.validate` has checked that --train comes with --valid)."""
     d = experiment.data
     if d.train or d.tfds:
-        if d.train and not d.valid:
-            raise ValueError("--valid is required with --train (validation picks the best "
-                             "epoch and is what metrics.json reports)")
         return
     from tfmask import demo
 

@@ -449,7 +449,7 @@ def merge_windows(predictions, windows, sample_weight, num_words: Sequence[int]
 # ----------------------------------------------------------------------------------------------
 # Sequence classification
 # ----------------------------------------------------------------------------------------------
-def classification_dataset(texts: Sequence[str], labels: Sequence[int],
+def classification_dataset(texts: Sequence[str], label_ids: Sequence[int],
                            tokenizer: WordPieceTokenizer, max_sequence_length: int,
                            batch_size: int, shuffle: bool = False, seed: int = 0,
                            truncation: str = "head", mask_rate: float = 0.0,
@@ -461,7 +461,7 @@ def classification_dataset(texts: Sequence[str], labels: Sequence[int],
 
     Args:
       texts: raw strings (tokenized in the graph with `tokenizer.tokenize_words`).
-      labels: one int class id per text.
+      label_ids: one int class id per text.
       tokenizer: the `WordPieceTokenizer`.
       max_sequence_length: L, `[CLS]` and `[SEP]` included; longer texts are truncated to
         `max_sequence_length - 2` pieces.
@@ -480,16 +480,16 @@ def classification_dataset(texts: Sequence[str], labels: Sequence[int],
         y: [B] int32 class ids;
         sample_weight: [B] float32 ones (kept so every fine-tuning dataset has one shape).
     """
-    texts, labels = list(texts), list(labels)
-    if len(texts) != len(labels):
-        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    texts, label_ids = list(texts), list(label_ids)
+    if len(texts) != len(label_ids):
+        raise ValueError(f"{len(texts)} texts but {len(label_ids)} labels")
     if max_sequence_length < 3:
         raise ValueError(f"max_sequence_length must be >= 3, got {max_sequence_length}")
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
     ds = tf.data.Dataset.from_tensor_slices(
         (tf.constant(texts, tf.string, shape=[len(texts)]),
-         tf.constant(labels, tf.int32, shape=[len(labels)])))
+         tf.constant(label_ids, tf.int32, shape=[len(label_ids)])))
     if shuffle:
         ds = ds.shuffle(max(len(texts), 1), seed=seed, reshuffle_each_iteration=True)
 

@@ -9,11 +9,20 @@ A fine-tuning run directory holds
     best.weights.h5      the same weights, written whenever the validation metric improves
     metrics.json         the best validation metrics (NER: precision, recall, f1, per_type;
                          sentiment: accuracy, macro_f1, per_class, confusion_matrix) + epoch
-    history.json/.png    one record per epoch: loss, val_loss and validation metrics
+    history.json         one record per epoch: loss, val_loss and validation metrics
+    train_steps.json     the training loss and learning rate every few steps (`StepRecorder`)
+    history.png          loss (per few steps and per epoch), validation metric with the best
+                         epoch marked, learning rate
     per_type_f1.png      NER: entity F1 per type at the best epoch
     confusion_matrix.png sentiment: at the best epoch
     tensorboard/         TensorBoard logs
-    checkpoints/         `BackupAndRestore` state: re-running the same command resumes
+    checkpoints/         `BackupAndRestore` state (weights + optimizer) while the run is
+                         unfinished: re-running the same command resumes here
+
+`model.keras` and `best.weights.h5` hold weights only, no optimizer. `model.keras` is written
+after the last epoch (or an early stop): once it is there the run is finished, `checkpoints/`
+is removed (nothing resumes a finished run), and re-running the command trains nothing and
+returns the best metrics.
 
 Validation metrics are computed by `evaluation.Evaluator` over the whole validation set at
 every epoch end (`callbacks.ValidationCallback`), the same code `tfmask evaluate` runs.
@@ -23,8 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-import warnings
 
 import keras
 import tensorflow as tf
@@ -35,12 +42,12 @@ from tfmask.model.encoder import BertEncoder, with_dropout
 from tfmask.model.heads import SequenceClassifier, TokenClassifier
 from tfmask.text import finetuning_data, tokenization
 from tfmask.text.examples import Examples, load_train_valid, resolve_data
-from tfmask.train.callbacks import (ReseedDropout, ValidationCallback,
-                                    quiet_unused_pooler_warning, resumed_epoch)
+from tfmask.train.callbacks import (ReseedDropout, StepRecorder, ValidationCallback,
+                                    progress_callbacks, quiet_unused_pooler_warning,
+                                    record_interval, resumed_epoch)
 from tfmask.train.evaluation import Evaluator
 from tfmask.train.optimizer import build_optimizer, compile_model
 
-TASKS = ("ner", "sentiment")
 #: The validation metric that picks the best epoch and drives early stopping.
 MONITOR = {"ner": "f1", "sentiment": "accuracy"}
 
@@ -85,21 +92,18 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     Args:
       experiment: the configuration (`task`, `data`, `train`); `encoder`, `tokenizer` and
         `labels` are filled in here.
-      run_dir: output directory; re-running with the same configuration resumes.
-      verbose: Keras `fit` verbosity (default: progress bar on a terminal, else one line per
-        epoch).
+      run_dir: output directory; re-running with the same configuration resumes (a
+        finished run: nothing is trained, its best metrics are returned).
+      verbose: progress (`callbacks.progress_callbacks`): None (default), a live progress bar
+        on a terminal and otherwise (log file, CI, notebook) a line every 30 s or 10% of an
+        epoch, with one at every epoch end; 0 silent; 1 the bar; 2 the lines; or a
+        `callbacks.ProgressLogger` for lines at its own interval.
 
     Returns:
       The best validation metrics (what `metrics.json` holds) plus `run_dir`.
     """
-    if experiment.task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {experiment.task!r}")
+    experiment.validate()  # before anything is written: a mistake leaves no trace
     t, d = experiment.train, experiment.data
-    if t.freeze_epochs >= t.epochs and t.freeze_epochs:
-        raise ValueError(f"--freeze-epochs ({t.freeze_epochs}) must be less than --epochs "
-                         f"({t.epochs})")
-    if d.truncation not in finetuning_data.TRUNCATIONS:
-        raise ValueError(f"--truncation must be one of {finetuning_data.TRUNCATIONS}")
     os.makedirs(run_dir, exist_ok=True)
     resolve_data(experiment, run_dir)
     train, valid, labels = load_train_valid(experiment)
@@ -117,10 +121,11 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     experiment.encoder = encoder.encoder_config()
     experiment.tokenizer.vocabulary_size = tokenizer.vocabulary_size
     experiment.labels = list(labels)
-    if d.max_sequence_length > experiment.encoder.max_sequence_length:
-        raise ValueError(f"--seq-len {d.max_sequence_length} exceeds the encoder's "
-                         f"{experiment.encoder.max_sequence_length} positions")
     runs.claim_run_dir(experiment, run_dir)
+    if runs.is_finished(run_dir, "finetune"):
+        print(f"{run_dir} is a finished run (model.keras is there): nothing left to train. "
+              "Choose a new --out to train again.", flush=True)
+        return _finish(run_dir)
     runs.write_vocabulary(run_dir, tokenizer.vocab)
     runs.write_labels(run_dir, labels)
 
@@ -136,8 +141,7 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
     evaluator = Evaluator(experiment.task, valid, labels, tokenizer, d.max_sequence_length,
                           window_stride=d.window_stride, truncation=d.truncation)
     monitor = MONITOR[experiment.task]
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+    fit_verbose, progress = progress_callbacks(verbose, steps_per_epoch=steps_per_epoch)
 
     phases = [("frozen", t.freeze_epochs, False), ("main", t.epochs, True)] if t.freeze_epochs \
         else [("main", t.epochs, True)]
@@ -159,11 +163,15 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
             print(f"Resuming {run_dir} ({name} phase) after epoch {resumed}.", flush=True)
         validation = ValidationCallback(evaluator, run_dir, monitor,
                                         start_epoch=max(resumed, start), verbose=verbose != 0)
+        step_recorder = StepRecorder(run_dir, record_interval(steps_per_epoch),
+                                     start_epoch=max(resumed, start),
+                                     steps_per_epoch=steps_per_epoch)
         # Validation first: its metrics, history row and best weights are written before
         # BackupAndRestore marks the epoch done (a kill in between repeats the epoch instead
         # of losing its record), and TensorBoard / EarlyStopping see its val_* logs.
         callbacks = [
             validation,
+            step_recorder,
             keras.callbacks.BackupAndRestore(backup_dir, delete_checkpoint=False),
             ReseedDropout(),
             keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
@@ -171,20 +179,23 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None) -> dict
         if t.early_stopping_patience:
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor=f"val_{monitor}", mode="max", patience=t.early_stopping_patience))
+        callbacks += progress  # after validation: its epoch line shows the val_* logs
         # BackupAndRestore sets `model._initial_epoch` when it restores, and Keras keeps it
         # across fit calls: clear it so the next phase starts where it should.
         model._initial_epoch = None
         model.fit(train_ds, epochs=end_epoch, initial_epoch=start, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)  # shuffled in tf.data, every epoch
+                  verbose=fit_verbose, shuffle=False)  # shuffled in tf.data, every epoch
         start = end_epoch
 
-    with warnings.catch_warnings():
-        # The weights file also holds the optimizer of the phase that wrote it; only the
-        # model's weights matter here.
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-        model.load_weights(os.path.join(run_dir, "best.weights.h5"))
+    runs.load_weights(model, os.path.join(run_dir, "best.weights.h5"))
     encoder.trainable = True
-    model.save(os.path.join(run_dir, "model.keras"))
+    runs.save_model(model, os.path.join(run_dir, "model.keras"))  # marks the run finished
+    return _finish(run_dir)
+
+
+def _finish(run_dir: str) -> dict:
+    """Removes the finished run's checkpoints; returns its best metrics + `run_dir`."""
+    runs.prune_checkpoints(run_dir)
     with open(os.path.join(run_dir, "metrics.json")) as fh:
         best = json.load(fh)
     best["run_dir"] = run_dir

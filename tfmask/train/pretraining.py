@@ -4,26 +4,32 @@ A run directory holds
 
     config.json        the full resolved `Experiment`
     vocab.txt          the WordPiece vocabulary
-    checkpoints/       `BackupAndRestore` state: re-running the same command resumes here
+    checkpoints/       `BackupAndRestore` state (weights + optimizer) while the run is
+                       unfinished: re-running the same command resumes here
     encoder.keras      the trained `BertEncoder` (what fine-tuning and export load)
     masked_lm.keras    encoder + MLM head (fill-mask)
     history.json       one record per checkpoint interval (see `HistoryRecorder`)
-    history.png        loss and masked-accuracy curves
+    history.png        loss, masked-accuracy and learning-rate curves
     tensorboard/       TensorBoard logs
+
+The `.keras` files hold weights only, no optimizer. They are written after the last step:
+with both present the run is finished, `checkpoints/` is removed (the optimizer state is of no
+further use: `--init` reads `encoder.keras`, `vocab.txt` and `config.json`), and re-running
+the command trains nothing and returns the last record.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import sys
 
 import keras
 import tensorflow as tf
 
 from tfmask import presets, runs
 from tfmask.text import pretraining_data, tokenization
-from tfmask.train.callbacks import (HistoryRecorder, ReseedDropout, quiet_unused_pooler_warning,
-                                    resumed_epoch)
+from tfmask.train.callbacks import (HistoryRecorder, ReseedDropout, progress_callbacks,
+                                    quiet_unused_pooler_warning, resumed_epoch)
 from tfmask.train.distribute import choose_strategy
 from tfmask.train.optimizer import build_optimizer, compile_model
 from tfmask.config import DataConfig, Experiment
@@ -108,20 +114,19 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
       experiment: the configuration. `encoder` is derived from `train.preset`, the vocabulary
         and `data.max_sequence_length`.
       run_dir: output directory. If it holds a run with the same configuration, training
-        resumes from its last checkpoint; a different configuration is an error.
+        resumes from its last checkpoint (a finished run: nothing is trained, its last
+        record is returned); a different configuration is an error.
       strategy: a `tf.distribute.Strategy`; default chosen by `train.strategy`.
-      verbose: Keras `fit` verbosity (default: a progress bar on a terminal, a line per
-        checkpoint interval otherwise).
+      verbose: progress (`callbacks.progress_callbacks`): None (default), a live progress bar
+        on a terminal and otherwise (log file, CI, notebook) a line every 30 s or 10% of the
+        run, with one at every checkpoint; 0 silent; 1 the bar; 2 the lines; or a
+        `callbacks.ProgressLogger` for lines at its own interval.
 
     Returns:
       The last `history.json` record plus `run_dir`.
     """
+    experiment.validate()  # before anything is written: a mistake leaves no trace
     t = experiment.train
-    if t.steps % t.save_every:
-        raise ValueError(f"--steps ({t.steps}) must be a multiple of --save-every "
-                         f"({t.save_every}): one Keras epoch is one checkpoint interval")
-    if experiment.data.corpus and experiment.data.tfds:
-        raise ValueError("give --corpus or --tfds, not both")
     os.makedirs(run_dir, exist_ok=True)
     resolve_corpus(experiment, run_dir)
     tokenizer = prepare_vocabulary(experiment, run_dir)
@@ -134,6 +139,11 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
         dropout=experiment.encoder.dropout)
 
     runs.claim_run_dir(experiment, run_dir)
+    if runs.is_finished(run_dir, "pretrain"):
+        print(f"{run_dir} is a finished run (encoder.keras and masked_lm.keras are there): "
+              "nothing left to train. Choose a new --out to train again.", flush=True)
+        with open(os.path.join(run_dir, "history.json")) as fh:
+            return _finish(run_dir, json.load(fh))
 
     keras.utils.set_random_seed(t.seed)
     if t.deterministic:
@@ -170,15 +180,25 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
         keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
         ReseedDropout(),
     ]
-    if verbose is None:
-        verbose = 1 if sys.stdout.isatty() else 2
+    tokens_per_step = t.batch_size * experiment.data.max_sequence_length
+    verbose, progress = progress_callbacks(verbose, steps_per_epoch=t.save_every,
+                                           tokens_per_step=tokens_per_step,
+                                           epochs_are_intervals=True)
+    callbacks += progress
     model.fit(train_ds, epochs=t.steps // t.save_every, steps_per_epoch=t.save_every,
               validation_data=eval_ds, validation_steps=eval_batches or None,
               callbacks=callbacks, verbose=verbose, shuffle=False)
 
-    encoder.save(os.path.join(run_dir, "encoder.keras"))
-    model.save(os.path.join(run_dir, "masked_lm.keras"))
-    records = callbacks[0].records
+    # Both files present mark the run finished (`runs.FINAL_FILES`); a kill before then
+    # resumes at the last checkpoint, which trains nothing and writes them again.
+    runs.save_model(encoder, os.path.join(run_dir, "encoder.keras"))
+    runs.save_model(model, os.path.join(run_dir, "masked_lm.keras"))
+    return _finish(run_dir, callbacks[0].records)
+
+
+def _finish(run_dir: str, records: list[dict]) -> dict:
+    """Removes the finished run's checkpoints; returns its last history record + `run_dir`."""
+    runs.prune_checkpoints(run_dir)
     summary = dict(records[-1]) if records else {}
     summary["run_dir"] = run_dir
     return summary
