@@ -522,3 +522,28 @@ def test_every_keras_file_of_a_run_loads_after_a_bare_import_tfmask(
     assert set(loaded) == set(classes), done.stdout
     for path, name in classes.items():
         assert name is None or loaded[path] == name, (path, loaded[path])
+
+
+def test_predict_rest_prints_tf_servings_row_format_body(exported, capsys):
+    """`tfmask predict --rest`: TF Serving's REST response for one row-format request, with
+    the values `predict` reports per text."""
+    from tfmask.serve import predict
+
+    for kind, texts in (("sentiment", ["the cat sat on the mat .", "a dog"]),
+                        ("ner", ["Peter visited Brussels .", "hello"])):
+        path = os.path.dirname(exported[kind]["text"]["path"])
+        assert predict.main(path, texts, rest=True) == 0
+        body = json.loads(capsys.readouterr().out)
+        rows, records = body["predictions"], predict.predict(path, texts)
+        assert len(rows) == len(texts)
+        if kind == "sentiment":
+            assert set(rows[0]) == {"label", "label_id", "probabilities"}
+            assert [r["label"] for r in rows] == [r["label"] for r in records]
+            np.testing.assert_allclose([r["probabilities"] for r in rows],
+                                       [list(r["probabilities"].values()) for r in records],
+                                       rtol=1e-6)
+        else:
+            for row, record in zip(rows, records):
+                n, e = row["num_words"], row["num_entities"]
+                assert row["words"][:n] == record["words"] and row["tags"][:n] == record["tags"]
+                assert row["entity_text"][:e] == [x["text"] for x in record["entities"]]

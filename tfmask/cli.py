@@ -455,6 +455,9 @@ def _add_predict_parser(sub) -> None:
     p.add_argument("export", metavar="EXPORT", help="saved_models/NAME or saved_models/NAME/N")
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument("--file", help="a file with one text a line")
+    p.add_argument("--rest", action="store_true",
+                   help="print the body TF Serving's REST API returns for these texts "
+                        "(one row-format request) instead of one object per text")
 
 
 def _check_predict(args) -> None:
@@ -469,7 +472,7 @@ def _check_predict(args) -> None:
 def _run_predict(args, _) -> int:
     from tfmask.serve import predict
 
-    return predict.main(args.export, args.texts, args.file)
+    return predict.main(args.export, args.texts, args.file, rest=args.rest)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,6 +7,10 @@ tfmask nor Keras at serving time. One JSON object per input text:
     sentiment  {"text", "label", "label_id", "probabilities": {label: p}}
     ner        {"text", "words", "tags", "entities": [{"text", "type", "start", "end"}]}
     fill_mask  {"text", "masks": [[{"token", "probability"}, ...top k], ...one per [MASK]]}
+
+With `rest=True` it prints instead the body that TF Serving's REST API returns for the same
+texts in one row-format request (`{"instances": [...]}` -> `{"predictions": [...]}`): every
+`serve_text` output of each row, strings decoded, floats at float32 precision.
 """
 
 from __future__ import annotations
@@ -64,8 +68,27 @@ def records(outputs: dict, texts: list[str], label_names: list[str] | None = Non
     return out
 
 
-def predict(export_path: str, texts: list[str], batch_size: int = 64) -> list[dict]:
-    """Runs `serve_text` of an export on `texts` in batches; returns `records`."""
+def _rest_value(value):
+    """One output row as TF Serving's REST JSON writes it."""
+    if getattr(value, "ndim", 0):
+        return [_rest_value(v) for v in value]
+    if isinstance(value, bytes):
+        return _text(value)
+    if value.dtype.kind == "f":
+        return float(f"{value:.9g}")  # float32's 9 significant digits, not float64's 17
+    return value.item()
+
+
+def rest_predictions(outputs: dict) -> dict:
+    """`serve_text` outputs (NumPy, batch B) -> TF Serving's row-format REST response."""
+    rows = len(next(iter(outputs.values())))
+    return {"predictions": [{name: _rest_value(outputs[name][i]) for name in sorted(outputs)}
+                            for i in range(rows)]}
+
+
+def _serve_text(export_path: str):
+    """(the loaded SavedModel, its `serve_text` signature, the label names in its assets or
+    None). Keep the model referenced while the signature is used: it owns the variables."""
     import tensorflow as tf
     import tensorflow_text  # noqa: F401  registers the tokenizer ops the graph uses
 
@@ -80,20 +103,36 @@ def predict(export_path: str, texts: list[str], batch_size: int = 64) -> list[di
     if os.path.exists(labels_path):
         with open(labels_path, encoding="utf-8") as fh:
             label_names = [line.rstrip("\n") for line in fh if line.strip()]
+    return model, serve_text, label_names
+
+
+def _outputs(serve_text, texts: list[str]) -> dict:
+    import tensorflow as tf
+
+    return {k: v.numpy() for k, v in serve_text(text=tf.constant(texts)).items()}
+
+
+def predict(export_path: str, texts: list[str], batch_size: int = 64) -> list[dict]:
+    """Runs `serve_text` of an export on `texts` in batches; returns `records`."""
+    _model, serve_text, label_names = _serve_text(export_path)
     results = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
-        outputs = {k: v.numpy() for k, v in serve_text(text=tf.constant(chunk)).items()}
-        results += records(outputs, chunk, label_names)
+        results += records(_outputs(serve_text, chunk), chunk, label_names)
     return results
 
 
-def main(export_path: str, texts: list[str], file: str | None = None) -> int:
+def main(export_path: str, texts: list[str], file: str | None = None, rest: bool = False
+         ) -> int:
     if file:
         with open(file, encoding="utf-8") as fh:
             texts = texts + [line.rstrip("\n") for line in fh]
     if not texts:
         raise ValueError("give texts to predict, or --file FILE (one text a line)")
+    if rest:
+        _model, serve_text, _ = _serve_text(export_path)
+        print(json.dumps(rest_predictions(_outputs(serve_text, texts)), ensure_ascii=False))
+        return 0
     for record in predict(export_path, texts):
         print(json.dumps(record, ensure_ascii=False))
     return 0
