@@ -4,7 +4,7 @@ Nothing here imports tfmask: every rule is checked on the text of `tfmask/**.py`
 inside functions included, so a rule holds for code paths no other test runs. Failures list
 `file:line` and the offending name.
 
-    tfmask/text      never imports model, train, serve, interop, runs or cli
+    tfmask/text      never imports model, train, serve, interop, runs, commands or cli
     tfmask/model     keras, TensorFlow core (no tensorflow_text, no tf.data), numpy, the
                      standard library, tfmask.config and itself
     tfmask/serve     never imports tfmask.train
@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "tfmask"
 
-SUBPACKAGES = ("text", "model", "train", "serve", "interop", "demo")
+SUBPACKAGES = ("text", "model", "train", "serve", "interop", "demo", "commands")
 TOP_LEVEL_MODULES = {"__init__", "__main__", "cli", "config", "presets", "runs"}
 MAX_LINES = 600
 #: Top-level distributions that load TensorFlow when imported.
@@ -206,7 +206,7 @@ def test_no_module_outside_demo_is_over_600_lines():
 # ----------------------------------------------------------------------------------------------
 def test_text_imports_nothing_above_it():
     above = ["tfmask.model", "tfmask.train", "tfmask.serve", "tfmask.interop", "tfmask.runs",
-             "tfmask.cli"]
+             "tfmask.cli", "tfmask.commands"]
     bad = [violation(m, line, name) for m in in_package("tfmask.text")
            for line, name in imports(m) if within(name, above)]
     assert not bad, "tfmask.text imports model/train/serve/interop/runs/cli code:\n" + \
@@ -295,6 +295,14 @@ def test_config_presets_and_the_package_load_no_tensorflow():
         bad.append("import tfmask loads TensorFlow: " + " -> ".join(chain))
     assert not bad, "\n".join(bad)
 
+
+
+def test_the_command_line_loads_no_tensorflow_before_its_checks():
+    """`tfmask --help` and every argument check answer before TensorFlow loads: the CLI and its
+    command modules import TensorFlow (or tfmask code that does) only inside `run`."""
+    names = ["tfmask.cli"] + [n for n in modules() if within(n, ["tfmask.commands"])]
+    bad = [" -> ".join(_loads_tensorflow(n)) for n in names if _loads_tensorflow(n)]
+    assert not bad, "the CLI loads TensorFlow at import:\n" + "\n".join(bad)
 
 # ----------------------------------------------------------------------------------------------
 # Comments and docstrings
