@@ -54,7 +54,6 @@ def write_batches(path: str, init: str, train: str, count: int, batch_size: int)
     from tfmask import runs
     from tfmask.text import finetuning_data, readers
     from tfmask.text.labels import label_vocabulary
-    from tfmask.train import finetuning
 
     sentences = readers.read_conll(train)
     labels = label_vocabulary(sentences)
@@ -63,7 +62,6 @@ def write_batches(path: str, init: str, train: str, count: int, batch_size: int)
                                    [[index[t] for t in s.tags] for s in sentences],
                                    runs.load_tokenizer(init), 128, batch_size, shuffle=True,
                                    seed=0)
-    ds = ds.map(finetuning._mean_over_labelled_words)
     arrays = {}
     for i, (x, y, w) in enumerate(ds.take(count or -1)):
         arrays.update({f"ids{i}": x["token_ids"].numpy(), f"mask{i}": x["padding_mask"].numpy(),

@@ -70,6 +70,22 @@ def sentiment_run(data_dir, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def pair_run(data_dir, tmp_path_factory):
+    """A random bert_tiny `classify` run on 200 embedded premise/hypothesis pairs (3 classes),
+    one epoch: (run_dir, best metrics, experiment)."""
+    from helpers import finetune_experiment
+    from tfmask.train import finetuning
+
+    e = finetune_experiment("classify", data_dir["pairs_train"], data_dir["pairs_dev"],
+                            epochs=1, batch_size=16, learning_rate=1e-3)
+    e.data.text_column, e.data.text_pair_column = "premise", "hypothesis"
+    e.data.max_train_examples = 200
+    e.data.max_sequence_length = 64
+    run = str(tmp_path_factory.mktemp("pair_run"))
+    return run, finetuning.finetune(e, run, verbose=0), e
+
+
+@pytest.fixture(scope="session")
 def pretraining_run(tmp_path_factory):
     """A few steps of bert_tiny MLM on a small written corpus: (run_dir, summary, experiment).
 
@@ -90,3 +106,27 @@ def pretraining_run(tmp_path_factory):
     e.train.eval_steps = 1
     run = str(root / "run")
     return run, pretrain(e, run, verbose=0), e
+
+
+@pytest.fixture(scope="session")
+def fill_mask_run(tmp_path_factory):
+    """An imported synthetic BERT with its MLM head: a run `export` turns into fill-mask."""
+    from helpers import google_bert_tensors, hf_state_dict, write_hf_folder
+    from tfmask.interop import import_checkpoint
+
+    root = tmp_path_factory.mktemp("fill_mask")
+    source = write_hf_folder(root / "hf", hf_state_dict(google_bert_tensors(seed=2)))
+    import_checkpoint(source, str(root / "run"))
+    return str(root / "run")
+
+
+@pytest.fixture(scope="session")
+def exported(ner_run, sentiment_run, fill_mask_run, tmp_path_factory):
+    """The NER, sentiment and fill-mask runs exported once (tests/test_export.py, and the
+    property tests of serve_text): {kind: export()'s result, "base", "runs"}."""
+    from tfmask.serve import export
+
+    base = str(tmp_path_factory.mktemp("saved_models"))
+    runs_by_kind = {"sentiment": sentiment_run[0], "ner": ner_run[0], "fill_mask": fill_mask_run}
+    results = {kind: export.export(run, kind, base) for kind, run in runs_by_kind.items()}
+    return {"base": base, "runs": runs_by_kind, **results}

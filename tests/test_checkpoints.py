@@ -324,8 +324,8 @@ def test_import_cli_writes_a_run_directory(tmp_path, capsys):
     assert main(["import", source, "--out", out]) == 0
     printed = capsys.readouterr().out
     assert "Imported" in printed and "MLM head: yes" in printed
-    assert sorted(os.listdir(out)) == ["config.json", "encoder.keras", "import_report.json",
-                                       "masked_lm.keras", "vocab.txt"]
+    assert sorted(os.listdir(out)) == ["config.json", "encoder.keras", "environment.json",
+                                       "import_report.json", "masked_lm.keras", "vocab.txt"]
     assert runs.encoder_config(out).activation == "gelu"
     assert runs.read_config(out)["source"]["format"] == "huggingface"
     assert runs.load_tokenizer(out).vocab == VOCAB

@@ -112,6 +112,17 @@ def test_sigkill_then_resume_matches_uninterrupted_run(corpus, tmp_path):
         np.testing.assert_allclose(wa, wb, atol=1e-6)
     history = json.load(open(os.path.join(out, "history.json")))
     assert [r["step"] for r in history] == list(range(every, steps + 1, every))
+    # --seed + --deterministic: the same history.json as the uninterrupted run, timing aside
+    # (the rows before the kill come from another process than the rest).
+    timing = {"tokens_per_second", "wall_time"}
+    expected = json.load(open(os.path.join(reference, "history.json")))
+    assert [{k: v for k, v in r.items() if k not in timing} for r in history] == [
+        {k: v for k, v in r.items() if k not in timing} for r in expected]
+    # Each start of the run is recorded with its package versions, config.json has none.
+    started = json.load(open(os.path.join(out, "environment.json")))
+    assert [r["start_step"] for r in started] == [0, start]
+    assert started[0]["packages"]["tensorflow"] and "packages" not in json.load(
+        open(os.path.join(out, "config.json")))
 
 
 def test_changed_config_in_existing_run_is_refused(corpus, tmp_path, capsys):
@@ -330,14 +341,14 @@ def _help(argv: list[str], capsys) -> str:
 def _commands(usage: str) -> list[str]:
     """The sub-command names a usage line offers: `{pretrain,import,...} ...` (an option's
     choices have no `...` after them)."""
-    found = re.search(r"\{([\w,]+)\} \.\.\.", usage)
+    found = re.search(r"\{([\w,-]+)\}\s+\.\.\.", usage)
     return found.group(1).split(",") if found else []
 
 
 def test_every_command_has_a_description_and_shows_each_default_once(capsys):
     top = _help([], capsys)
     commands = [[c] for c in _commands(top)]
-    assert len(commands) == 6
+    assert len(commands) == 8
     seen = []
     while commands:
         argv = commands.pop()
@@ -362,15 +373,18 @@ def test_every_config_flag_is_an_option_of_its_command():
     for flags, argv, experiment in (
             (PRETRAIN_FLAGS, ["pretrain"], Experiment()),
             (FINETUNE_FLAGS, ["finetune", "ner"], FinetuneExperiment()),
-            (FINETUNE_FLAGS, ["finetune", "sentiment"], FinetuneExperiment())):
+            (FINETUNE_FLAGS, ["finetune", "sentiment"], FinetuneExperiment()),
+            (FINETUNE_FLAGS, ["finetune", "classify"], FinetuneExperiment())):
         options = vars(parse([*argv, "--out", "x"]))
         for key, flag in flags.items():
             section, field = key.split(".")
             assert hasattr(getattr(experiment, section), field), key
             if argv[-1] == "ner" and flag in ("--text-column", "--label-column",
-                                              "--truncation"):
+                                              "--truncation", "--text-pair-column"):
                 continue
-            if argv[-1] == "sentiment" and flag in ("--tag-column", "--window-stride"):
+            if argv[-1] != "ner" and flag in ("--tag-column", "--window-stride"):
+                continue
+            if argv[-1] == "sentiment" and flag == "--text-pair-column":
                 continue
             assert flag[2:].replace("-", "_") in options, (argv, flag)
 

@@ -29,7 +29,7 @@ def _non_default_experiment() -> Experiment:
         data=DataConfig(corpus=["a/*.txt", "b.txt"], eval_corpus=["c.txt"], eval_holdout=0.0,
                         tfds="wikipedia/20230601.en:train", tfds_text_key="body",
                         tfds_data_dir="/tmp/tfds", max_sequence_length=64,
-                        packing="one_line", shuffle_buffer=10),
+                        packing="one_line", shuffle_buffer=10, skip_bad_lines=True),
         train=TrainConfig(preset="bert_mini", batch_size=8, steps=10, save_every=5,
                           eval_steps=2, learning_rate=5e-4, warmup_steps=3, weight_decay=0.0,
                           clipnorm=0.5, adam_epsilon=1e-8, seed=7, strategy="mirrored",
@@ -223,7 +223,8 @@ def test_validate_pretraining(change, message):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda e: setattr(e, "task", "qa"), "task must be one of ner, sentiment; got 'qa'"),
+    (lambda e: setattr(e, "task", "qa"),
+     "task must be one of ner, sentiment, classify; got 'qa'"),
     (lambda e: setattr(e.train, "epochs", 0), "--epochs must be >= 1, got 0"),
     (lambda e: setattr(e.train, "mask_rate", 1.5), "--mask-rate must be in [0, 1], got 1.5"),
     (lambda e: setattr(e.train, "encoder_dropout", -0.1), "--encoder-dropout must be in [0, 1)"),

@@ -240,9 +240,10 @@ def test_sentiment_train_and_dev_differ(all_files):
 
 def test_write_all_returns_all_paths(all_files):
     assert set(all_files) == {"corpus_dir", "ner_train", "ner_valid",
-                              "sentiment_train", "sentiment_dev"}
+                              "sentiment_train", "sentiment_dev", "pairs_train", "pairs_dev"}
     assert Path(all_files["corpus_dir"]).is_dir()
-    for key in ("ner_train", "ner_valid", "sentiment_train", "sentiment_dev"):
+    for key in ("ner_train", "ner_valid", "sentiment_train", "sentiment_dev", "pairs_train",
+                "pairs_dev"):
         assert Path(all_files[key]).is_file()
 
 

@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import google_bert_tensors, hf_state_dict, write_hf_folder
 from tfmask import runs
-from tfmask.interop import import_checkpoint
 from tfmask.serve import audit as op_audit
 from tfmask.serve import export, warmup
 from tfmask.text import finetuning_data
@@ -25,23 +23,6 @@ from tfmask.text.examples import Examples, load_split
 from tfmask.train.evaluation import Evaluator
 
 KINDS = ("sentiment", "ner", "fill_mask")
-
-
-@pytest.fixture(scope="session")
-def fill_mask_run(tmp_path_factory):
-    """An imported synthetic BERT with its MLM head: a run `export` turns into fill-mask."""
-    root = tmp_path_factory.mktemp("fill_mask")
-    source = write_hf_folder(root / "hf", hf_state_dict(google_bert_tensors(seed=2)))
-    import_checkpoint(source, str(root / "run"))
-    return str(root / "run")
-
-
-@pytest.fixture(scope="session")
-def exported(ner_run, sentiment_run, fill_mask_run, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("saved_models"))
-    runs_by_kind = {"sentiment": sentiment_run[0], "ner": ner_run[0], "fill_mask": fill_mask_run}
-    results = {kind: export.export(run, kind, base) for kind, run in runs_by_kind.items()}
-    return {"base": base, "runs": runs_by_kind, **results}
 
 
 def _load(exported, kind, ids=False):
@@ -358,24 +339,34 @@ def test_parallel_exports_get_distinct_versions(sentiment_run, tmp_path):
 
 
 def test_publish_never_overwrites_a_version(tmp_path):
-    """Many writers racing for the next version each get their own."""
-    model_dir = tmp_path / "m"
-    model_dir.mkdir()
+    """Many writers racing for the next version each get their own, the same number in
+    NAME/ and NAME-ids/."""
+    from tfmask.serve import publishing
+
+    text_dir, ids_dir = tmp_path / "m", tmp_path / "m-ids"
+    text_dir.mkdir()
+    ids_dir.mkdir()
+    (text_dir / "1").mkdir()  # a stray version without its ids twin: skipped by both
     sources = []
     for i in range(8):
-        source = model_dir / f".tmp-{i}"
-        source.mkdir()
-        (source / "id").write_text(str(i))
-        sources.append(str(source))
+        pair = []
+        for folder in (text_dir, ids_dir):
+            source = folder / f".tmp-{i}"
+            source.mkdir()
+            (source / "id").write_text(str(i))
+            pair.append(str(source))
+        sources.append(pair)
     versions = []
-    threads = [threading.Thread(target=lambda s=s: versions.append(
-        export._publish(s, str(model_dir))[0])) for s in sources]
+    threads = [threading.Thread(target=lambda s=s: versions.append(publishing.publish_pair(
+        s[0], str(text_dir), s[1], str(ids_dir)))) for s in sources]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(versions) == list(range(1, 9))
-    ids = sorted((model_dir / str(v) / "id").read_text() for v in versions)
+    assert sorted(versions) == list(range(2, 10))
+    for v in versions:
+        assert (text_dir / str(v) / "id").read_text() == (ids_dir / str(v) / "id").read_text()
+    ids = sorted((text_dir / str(v) / "id").read_text() for v in versions)
     assert ids == [str(i) for i in range(8)]
 
 

@@ -37,12 +37,6 @@ def _masked_lm(vocabulary_size=40, num_layers=1, hidden_dim=32, seed=0):
     return MaskedLM(encoder)
 
 
-def normalise_weights(mask_weights):
-    """As `tfmask.text.pretraining_data.pretraining_dataset`: weights * (B * P) / sum over the global batch."""
-    mask_weights = np.asarray(mask_weights, "float32")
-    return mask_weights * mask_weights.size / max(mask_weights.sum(), 1.0)
-
-
 # ----------------------------------------------------------------------------------------------
 # Learning-rate schedule
 # ----------------------------------------------------------------------------------------------
@@ -247,7 +241,7 @@ def test_mirrored_strategy_gives_the_same_loss_and_update_as_one_device():
     """The loss over masked positions is identical on one device and across replicas."""
     quiet_unused_pooler_warning()
     x, y, raw_weights = _uneven_batch()
-    sample_weight = normalise_weights(raw_weights)
+    sample_weight = raw_weights  # as the pipelines yield them: 1 on a used slot, else 0
     dataset = _as_dataset(x, y, sample_weight)
     single, mirrored, strategy = _single_and_mirrored()
 
@@ -288,10 +282,10 @@ def test_mirrored_strategy_gives_the_same_loss_and_update_as_one_device():
 
 
 def test_per_replica_mean_differs_across_replicas():
-    """Why the weights are normalised over the global batch: the stock per-replica weighted
-    mean (`mean_with_sample_weight`) of raw 0/1 weights gives a different loss on 2 replicas
-    than on one device for the same batch, and `sum_over_batch_size` of raw weights is diluted
-    by the empty slots."""
+    """Why the loss normalises over the global batch itself: Keras's per-replica weighted
+    mean (`mean_with_sample_weight`) of 0/1 weights gives a different loss on 2 replicas than
+    on one device for the same batch, and its default `sum_over_batch_size` is diluted by the
+    empty slots; `compile_model`'s loss is the masked-token mean on both."""
     x, y, raw_weights = _uneven_batch()
     dataset = _as_dataset(x, y, raw_weights)
     single, mirrored, strategy = _single_and_mirrored()
@@ -313,9 +307,42 @@ def test_per_replica_mean_differs_across_replicas():
                      for rows in (slice(0, 2), slice(2, 4))]
     assert mirrored_loss == pytest.approx(np.mean(replica_means), abs=1e-4)
 
-    compile_model(single, keras.optimizers.SGD(0.1), "masked_accuracy")
+    single.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     diluted = single.evaluate(dataset, verbose=0, return_dict=True)["loss"]
     assert diluted == pytest.approx(token_mean * raw_weights.mean(), abs=1e-5)
+
+    compile_model(single, keras.optimizers.SGD(0.1), "masked_accuracy")
+    with strategy.scope():
+        compile_model(mirrored, keras.optimizers.SGD(0.1), "masked_accuracy")
+    for model in (single, mirrored):
+        loss = model.evaluate(dataset, verbose=0, return_dict=True)["loss"]
+        assert loss == pytest.approx(token_mean, abs=1e-5)
+
+
+def test_gradients_are_summed_over_replicas_before_the_clip():
+    """AdamW with a global-norm clip takes the same step on 2 replicas as on one device.
+
+    Keras clips each replica's share of the gradient and only then sums the shares, so with
+    the clip active (here: norm 1e-3) 2 replicas would step differently from one device;
+    `LayerwiseAdamW` sums first, then clips."""
+    quiet_unused_pooler_warning()
+    x, y, raw_weights = _uneven_batch()
+    dataset = _as_dataset(x, y, raw_weights)
+    single, mirrored, strategy = _single_and_mirrored()
+
+    def optimizer():
+        return build_optimizer(1e-2, total_steps=10, warmup_steps=0, clipnorm=1e-3)
+
+    compile_model(single, optimizer(), "masked_accuracy")
+    with strategy.scope():
+        compile_model(mirrored, optimizer(), "masked_accuracy")
+    before = single.get_weights()
+    single.fit(dataset, epochs=1, verbose=0)
+    mirrored.fit(dataset, epochs=1, verbose=0)
+    assert max(np.abs(a - b).max() for a, b in zip(single.get_weights(), before)) > 1e-3
+    for v_single, v_mirrored in zip(single.weights, mirrored.weights):
+        np.testing.assert_allclose(_np(v_mirrored), _np(v_single), atol=1e-6, rtol=0,
+                                   err_msg=v_single.path)
 
 
 @pytest.mark.xfail(strict=True, raises=tf.errors.InvalidArgumentError,
@@ -327,7 +354,7 @@ def test_keras_cannot_distribute_bool_inputs():
     When this starts passing (a fixed Keras), bool padding masks work under MirroredStrategy.
     """
     x, y, raw_weights = _uneven_batch()
-    dataset = tf.data.Dataset.from_tensors((x, y, normalise_weights(raw_weights)))
+    dataset = tf.data.Dataset.from_tensors((x, y, raw_weights))
     _, mirrored, strategy = _single_and_mirrored()
     with strategy.scope():
         compile_model(mirrored, keras.optimizers.SGD(0.1), "masked_accuracy")

@@ -4,10 +4,11 @@ One subpackage per concern; arrows only point down this list:
 
     tfmask.cli        the command line: the only module that reads argv or the environment
     tfmask.serve      SavedModel export for TF Serving (`serve`, `serve_text`), op audit,
-                      warm-up requests, `predict` on an export
+                      warm-up requests, `predict` on an export, `load_predictor` on a run
     tfmask.train      optimizer and strategy, callbacks, `pretrain`, `finetune`, evaluation,
                       metrics, plots
-    tfmask.interop    checkpoints in: Hugging Face, google-research/bert, keras-hub
+    tfmask.interop    checkpoints in (Hugging Face, google-research/bert, keras-hub) and out
+                      (Hugging Face, keras-hub)
     tfmask.runs       every run-directory reader and writer (`load_encoder`, `load_finetuned`)
     tfmask.model      Keras layers, `BertEncoder`, heads (`MaskedLM`, `TokenClassifier`,
                       `SequenceClassifier`); keras and TensorFlow core only
@@ -26,6 +27,15 @@ import importlib.util
 import sys
 
 __version__ = "0.1.0"
+
+
+def load_predictor(run_dir: str, batch_size: int = 64, top_k: int = 5):
+    """Calls a run on strings in Python, with the export's in-graph text processing, without
+    exporting it: `tfmask.load_predictor("runs/ner")(["text", ...])` gives one record per text
+    (see `tfmask.serve.predictor`). Imports TensorFlow when called, not before."""
+    from tfmask.serve.predictor import load_predictor as load
+
+    return load(run_dir, batch_size=batch_size, top_k=top_k)
 
 
 def register_keras_classes() -> None:

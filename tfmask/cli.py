@@ -22,7 +22,7 @@ import sys
 import tempfile
 
 import tfmask
-from tfmask.commands import CliError, checkpoint, finetune, pretrain, serving
+from tfmask.commands import CliError, checkpoint, finetune, pretrain, serving, show, weights
 # The experiments a command line asks for, for Python callers and tests.
 from tfmask.commands.finetune import finetune_experiment  # noqa: F401
 from tfmask.commands.pretrain import pretrain_experiment  # noqa: F401
@@ -39,7 +39,9 @@ class _Parser(argparse.ArgumentParser):
 #: command -> (add_parser, check: arguments in, what `run` needs out, no TensorFlow; run),
 #: in the order `tfmask --help` lists them.
 _COMMANDS = {**pretrain.COMMANDS, **checkpoint.COMMANDS, **finetune.COMMANDS,
-             **serving.COMMANDS}
+             **serving.COMMANDS, **weights.COMMANDS, **show.COMMANDS}
+#: Commands that read JSON files only: they never load TensorFlow.
+_WITHOUT_TENSORFLOW = {"show"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +92,7 @@ def _import_tensorflow_quietly() -> None:
 #: What a run directory holds before its first training step (configuration, vocabulary,
 #: labels, the embedded data written for it).
 _BEFORE_TRAINING = {"config.json", "vocab.txt", "labels.txt", "embedded_corpus",
-                    "embedded_data"}
+                    "embedded_data", "environment.json"}
 
 
 @contextlib.contextmanager
@@ -115,24 +117,77 @@ def _removed_on_failure(out: str | None):
         raise
 
 
+def _quiet_h5py_collection() -> None:
+    """Drops what h5py's objects print while they are collected after a failed write (a full
+    disk): the error itself is reported once, as one line. Both of Python's hooks for errors
+    nobody can catch are wrapped (h5py's Cython code goes through each)."""
+    if getattr(sys.unraisablehook, "tfmask", False):
+        return
+
+    def from_h5py(tb) -> bool:
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb is not None and "h5py" in tb.tb_frame.f_code.co_filename
+
+    unraisable, excepthook = sys.unraisablehook, sys.excepthook
+    sys.unraisablehook = lambda u: None if "h5py" in f"{u.object!r} {u.err_msg}" or from_h5py(
+        u.exc_traceback) else unraisable(u)
+    sys.excepthook = lambda kind, value, tb: None if from_h5py(tb) else excepthook(kind, value,
+                                                                                  tb)
+    sys.unraisablehook.tfmask = True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `tfmask` console script."""
     args = build_parser().parse_args(argv)
+    if not args.debug:
+        _quiet_h5py_collection()
     _, check, run = _COMMANDS[args.command]
     try:
         prepared = check(args)
-        if not args.debug:
+        if not args.debug and args.command not in _WITHOUT_TENSORFLOW:
             _import_tensorflow_quietly()
         with _removed_on_failure(getattr(args, "out", None)):
             return run(args, prepared)
     except KeyboardInterrupt:
-        print("tfmask: interrupted", file=sys.stderr)
+        print("tfmask: interrupted (the same command again resumes, or redoes, it)",
+              file=sys.stderr)
         return 130
-    except (CliError, ValueError, OSError) as e:
+    except Exception as e:  # noqa: BLE001  every error is one line (--debug: the traceback)
         if args.debug:
             raise
-        print(f"tfmask {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        message, status = one_line(e)
+        print(f"tfmask {args.command}: error: {message}", file=sys.stderr)
+        return status
+
+
+def one_line(error: Exception) -> tuple[str, int]:
+    """An error as one line, and the exit status: 2 for what the user can fix (arguments,
+    files, configuration, data: `CliError`, `ValueError`, `OSError`, a TensorFlow op error,
+    memory), 1 for anything else, which says it is unexpected."""
+    expected = isinstance(error, (CliError, ValueError, OSError, MemoryError))
+    text = str(error)
+    tf = sys.modules.get("tensorflow")
+    if tf is not None and isinstance(error, tf.errors.OpError):
+        expected, text = True, error.message
+        if "No space left on device" in text or "Disk quota exceeded" in text:
+            text = f"the disk is full: {text.strip().splitlines()[0]}"
+        elif isinstance(error, tf.errors.ResourceExhaustedError):
+            text = f"out of memory ({text.strip().splitlines()[0]}); try a smaller --batch-size"
+    if isinstance(error, MemoryError):
+        text = "out of memory; try a smaller --batch-size (or --seq-len)"
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("in user code"):  # AutoGraph: the error is last
+        lines = lines[-1:] + lines[:-1]
+    first = lines[0] if lines else type(error).__name__
+    # TensorFlow's graph decorations: {{function_node ...}} and [[{{node ...}}]].
+    first = re.sub(r"\{\{[^}]*\}\}\s*|\s*\[\[.*?\]\]", "", first).strip()
+    if len(lines) > 1:
+        first += " (more with --debug)"
+    if not expected:
+        return (f"{type(error).__name__}: {first} (unexpected: --debug shows where; please "
+                "report it)"), 1
+    return first, 2
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
+import math
 import os
 from typing import Any
 
@@ -74,6 +75,9 @@ class DataConfig:
     max_sequence_length: int = 128
     packing: str = "full_sentences"  # or "one_line"
     shuffle_buffer: int = 10000
+    # Corpus lines that are not UTF-8 or over 1 MiB: an error naming the file and line
+    # (False), or skipped and counted in the log (True).
+    skip_bad_lines: bool = False
 
     @property
     def holdout_active(self) -> bool:
@@ -160,6 +164,7 @@ class FinetuneDataConfig:
     tfds_valid_split: str = "validation"
     tag_column: int = -1  # NER: the column holding the tag
     text_column: str | None = None  # sentiment: column name or index (as text)
+    text_pair_column: str | None = None  # classify: a pair's second text (TFDS: feature)
     label_column: str | None = None
     max_sequence_length: int = 128
     window_stride: int | None = None  # NER windows: None = half the window
@@ -191,8 +196,10 @@ class FinetuneTrainConfig:
     encoder_dropout: float | None = None
     early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = off
     seed: int = 0
+    strategy: str = "auto"  # auto, default, mirrored, multi_worker, tpu (as TrainConfig)
     mixed_precision: str | None = None
     jit_compile: bool = False
+    deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
 
 
 @dataclasses.dataclass
@@ -202,7 +209,7 @@ class FinetuneExperiment(_JsonConfig):
     `encoder`, `tokenizer` and `labels` are filled in by `finetune` (from `--init` or the
     preset), so the run directory records the model it trained."""
 
-    task: str = "ner"  # "ner" or "sentiment"
+    task: str = "ner"  # "ner", "sentiment" or "classify" (one text or a pair)
     data: FinetuneDataConfig = dataclasses.field(default_factory=FinetuneDataConfig)
     train: FinetuneTrainConfig = dataclasses.field(default_factory=FinetuneTrainConfig)
     encoder: EncoderConfig = dataclasses.field(default_factory=EncoderConfig)
@@ -239,22 +246,47 @@ def _parse_value(text: str, current: Any, field_type: str):
     if isinstance(current, float) or field_type.startswith("float"):
         return float(text)
     if isinstance(current, list) or field_type.startswith("list"):
-        return [t for t in text.split(",") if t]
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        return [int(t) for t in items] if field_type.startswith("list[int]") else items
     return text
 
 
-def load_recipe(path: str):
-    """Runs a recipe file's `config()` (pipelines/*.py) and returns the experiment it builds."""
+def load_recipe(path: str, expected: type | None = None):
+    """Runs a recipe file's `config()` (pipelines/*.py) and returns the experiment it builds.
+
+    Any error in the file (a syntax error, an exception while it runs or in `config()`, a
+    `config()` that returns something else than an `expected` instance) is a `ConfigError`
+    that names the file and, where there is one, the line."""
     import importlib.util
 
     if not os.path.isfile(path):
         raise ConfigError(f"--recipe {path!r}: no such file")
     spec = importlib.util.spec_from_file_location("tfmask_recipe", path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    if not hasattr(module, "config"):
-        raise ConfigError(f"--recipe {path!r} defines no config() function")
-    return module.config()
+    try:
+        spec.loader.exec_module(module)
+        if not hasattr(module, "config"):
+            raise ConfigError(f"--recipe {path!r} defines no config() function")
+        experiment = module.config()
+    except ConfigError:
+        raise
+    except Exception as e:  # noqa: BLE001  whatever the recipe's code raises
+        raise ConfigError(_recipe_error(path, e)) from e
+    if expected is not None and not isinstance(experiment, expected):
+        raise ConfigError(f"--recipe {path!r}: config() returned {type(experiment).__name__}, "
+                          f"not a tfmask.config.{expected.__name__}")
+    return experiment
+
+
+def _recipe_error(path: str, error: Exception) -> str:
+    """`--recipe FILE:LINE: what went wrong`, the line being the recipe's own."""
+    import traceback
+
+    frames = [f.lineno for f in traceback.extract_tb(error.__traceback__)
+              if os.path.abspath(f.filename) == os.path.abspath(path)]
+    line = error.lineno if isinstance(error, SyntaxError) else (frames or [None])[-1]
+    message = error.msg if isinstance(error, SyntaxError) else str(error)
+    return f"--recipe {path}{f':{line}' if line else ''}: {type(error).__name__}: {message}"
 
 
 def apply_overrides(experiment, overrides: list[str]):
@@ -289,7 +321,7 @@ def apply_overrides(experiment, overrides: list[str]):
 # ----------------------------------------------------------------------------------------------
 # Validation: plain Python, before anything is read, written or loaded
 # ----------------------------------------------------------------------------------------------
-TASKS = ("ner", "sentiment")
+TASKS = ("ner", "sentiment", "classify")  # classify: one text or a sentence pair
 MASKING_STRATEGIES = ("random", "whole_word", "span")
 PACKINGS = ("full_sentences", "one_line")
 TRUNCATIONS = ("head", "head_tail")
@@ -305,6 +337,7 @@ PRETRAIN_FLAGS = {
     "data.eval_holdout": "--eval-holdout", "data.tfds": "--tfds",
     "data.tfds_text_key": "--text-key", "data.tfds_data_dir": "--tfds-data-dir",
     "data.max_sequence_length": "--seq-len", "data.packing": "--packing",
+    "data.skip_bad_lines": "--skip-bad-lines",
     "tokenizer.vocab": "--vocab", "tokenizer.vocabulary_size": "--vocab-size",
     "masking.strategy": "--masking", "masking.selection_rate": "--selection-rate",
     "masking.max_predictions": "--max-predictions",
@@ -322,6 +355,7 @@ FINETUNE_FLAGS = {
     "data.tfds_data_dir": "--tfds-data-dir", "data.tfds_train_split": "--tfds-train-split",
     "data.tfds_valid_split": "--tfds-valid-split", "data.tag_column": "--tag-column",
     "data.window_stride": "--window-stride", "data.text_column": "--text-column",
+    "data.text_pair_column": "--text-pair-column",
     "data.label_column": "--label-column", "data.truncation": "--truncation",
     "data.max_sequence_length": "--seq-len", "data.max_train_examples": "--max-train-examples",
     "train.init": "--init", "train.preset": "--preset", "train.epochs": "--epochs",
@@ -331,7 +365,9 @@ FINETUNE_FLAGS = {
     "train.mask_rate": "--mask-rate", "train.dropout": "--dropout",
     "train.encoder_dropout": "--encoder-dropout",
     "train.early_stopping_patience": "--early-stopping", "train.seed": "--seed",
+    "train.strategy": "--strategy",
     "train.mixed_precision": "--mixed-precision", "train.jit_compile": "--jit-compile",
+    "train.deterministic": "--deterministic",
 }
 
 
@@ -385,6 +421,10 @@ class _Checks:
                 options = [t.strip() for t in str(f.type).split("|")]
                 self.require(any(_is(self.value(key), t) for t in options),
                              f"{self.name(key)} must be {f.type}, got {self.value(key)!r}")
+                self.require(not isinstance(self.value(key), float)
+                             or math.isfinite(self.value(key)),
+                             f"{self.name(key)} must be a finite number, got "
+                             f"{self.value(key)}")
 
     def at_least(self, key: str, low, strictly: bool = False) -> None:
         """`value >= low` (`> low` when `strictly`); None passes (not set)."""
@@ -419,6 +459,13 @@ class _Checks:
         self.within("train.seed", 0, 2**32 - 1)  # NumPy's seed range
         self.one_of("train.mixed_precision", MIXED_PRECISIONS)
 
+    def vocabulary_size(self, key: str) -> None:
+        """A vocabulary to learn holds the 5 special tokens ([PAD], [UNK], [CLS], [SEP],
+        [MASK]) and at least one piece."""
+        value = self.value(key)
+        self.require(value > 5, f"{self.name(key)} must be > 5 (the vocabulary holds the 5 "
+                                f"special tokens and learned pieces), got {value}")
+
     def sequence_length(self) -> None:
         self.at_least("data.max_sequence_length", 3)  # [CLS], one piece, [SEP]
 
@@ -427,12 +474,21 @@ class _Checks:
         path = self.value(key)
         self.require(not path or os.path.isfile(path), f"{self.name(key)} {path}: no such file")
 
+    def vocabulary_file(self, key: str) -> None:
+        """A vocabulary file, when set, is UTF-8 text with the special tokens."""
+        from tfmask.text.text_files import vocabulary_problem
+
+        problem = self.value(key) and vocabulary_problem(self.value(key))
+        self.require(not problem, f"{self.name(key)} {problem}")
+
     def globs(self, key: str) -> None:
         """Every pattern of a list field matches at least one file."""
         for pattern in self.value(key):
             found = glob.glob(os.path.expanduser(pattern), recursive=True)
+            folder = "" if not found or not all(map(os.path.isdir, found)) else (
+                f" (only a folder: give its files, e.g. {os.path.join(pattern, '*.txt')!r})")
             self.require(any(map(os.path.isfile, found)),
-                         f"{self.name(key)} {pattern!r} matches no file")
+                         f"{self.name(key)} {pattern!r} matches no file{folder}")
 
 
 def check_run_dir(run_dir: str, names=INIT_FILES, what="a finished tfmask pretrain or import "
@@ -459,6 +515,7 @@ def _validate_pretraining(experiment: Experiment) -> None:
                 "train.steps_per_execution", "tokenizer.vocabulary_size",
                 "masking.max_predictions", "data.shuffle_buffer"):
         c.at_least(key, 1)
+    c.vocabulary_size("tokenizer.vocabulary_size")
     c.require(t.steps % t.save_every == 0,
               f"--steps ({t.steps}) must be a multiple of --save-every ({t.save_every}): one "
               "Keras epoch is one checkpoint interval")
@@ -484,6 +541,7 @@ def _validate_pretraining(experiment: Experiment) -> None:
     c.globs("data.corpus")
     c.globs("data.eval_corpus")
     c.file("tokenizer.vocab")
+    c.vocabulary_file("tokenizer.vocab")
 
 
 def _validate_finetuning(experiment: FinetuneExperiment) -> None:
@@ -495,8 +553,10 @@ def _validate_finetuning(experiment: FinetuneExperiment) -> None:
               f"task must be one of {', '.join(TASKS)}; got {experiment.task!r}")
     c.one_of("train.preset", presets.PRESETS)
     c.one_of("data.truncation", TRUNCATIONS)
+    c.one_of("train.strategy", STRATEGIES)
     for key in ("train.batch_size", "train.epochs", "train.vocabulary_size"):
         c.at_least(key, 1)
+    c.vocabulary_size("train.vocabulary_size")
     for key in ("train.freeze_epochs", "train.early_stopping_patience",
                 "data.max_train_examples"):
         c.at_least(key, 0)
@@ -521,6 +581,9 @@ def _validate_finetuning(experiment: FinetuneExperiment) -> None:
         c.require(d.max_sequence_length <= positions,
                   f"--seq-len {d.max_sequence_length} exceeds the encoder's {positions} "
                   "positions")
+    c.require(not d.text_pair_column or experiment.task == "classify",
+              f"--text-pair-column is for sentence pairs: tfmask finetune classify, not "
+              f"{experiment.task}")
     c.require(bool(d.valid) or not d.train, "--valid is required with --train (validation "
               "picks the best epoch and is what metrics.json reports)")
     c.require(bool(d.train) or not d.valid, "--valid needs --train (a validation file goes "

@@ -28,15 +28,23 @@ anything is overwritten.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
+import subprocess
+import time
+import zipfile
 
-import keras
+import numpy as np
 
 from tfmask.config import EncoderConfig, FinetuneExperiment, TokenizerConfig
 from tfmask.text import readers
-from tfmask.text.tokenization import WordPieceTokenizer, load_vocabulary, save_vocabulary
+from tfmask.text.text_files import atomic_path, atomic_write
+
+# Keras and the tokenizer (TensorFlow) are imported by the functions that use them: reading
+# a run's JSON files (`tfmask show`) loads no TensorFlow.
 
 CONFIG, VOCAB, LABELS = "config.json", "vocab.txt", "labels.txt"
 CHECKPOINTS = "checkpoints"
@@ -48,6 +56,10 @@ class RunConflictError(ValueError):
     """The run directory belongs to a run with a different configuration."""
 
 
+class RunFileError(ValueError):
+    """A run's file is damaged or unreadable; the message names it and says what to do."""
+
+
 # ----------------------------------------------------------------------------------------------
 # Writers
 # ----------------------------------------------------------------------------------------------
@@ -56,13 +68,21 @@ def claim_run_dir(experiment, run_dir: str) -> None:
     resumes); a different configuration raises `RunConflictError` listing the differences."""
     path = os.path.join(run_dir, CONFIG)
     if os.path.exists(path):
-        differences = diff_dicts(type(experiment).load(path).to_dict(), experiment.to_dict())
+        held = read_json(path)
+        try:
+            if not isinstance(held, dict):
+                raise TypeError(f"a JSON {type(held).__name__}, not an object")
+            held = type(experiment).from_dict(held)
+        except (TypeError, AttributeError, ValueError) as e:  # JSON, but not a configuration
+            raise RunFileError(f"{path}: not a tfmask configuration ({e}); choose a new "
+                               "--out, or remove the file to start this run again") from None
+        differences = diff_dicts(held.to_dict(), experiment.to_dict())
         if differences:
             raise RunConflictError(
                 f"{run_dir} holds a run with a different configuration ("
                 + "; ".join(differences) + "). Re-run with the same options to resume, or "
                 "choose a new --out.")
-    experiment.save(path)
+    write_json(path, experiment.to_dict(), indent=2)
 
 
 def diff_dicts(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -78,16 +98,23 @@ def diff_dicts(old: dict, new: dict, prefix: str = "") -> list[str]:
 
 
 def write_json(path: str, value, indent: int = 1) -> None:
-    """Writes `value` as JSON through a temporary file, so a kill never leaves half a file."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(value, fh, indent=indent)
-    os.replace(tmp, path)
+    """Writes `value` as JSON through a temporary file flushed to disk, so a kill or a full
+    disk never leaves half a file (`text_files.atomic_write`)."""
+    atomic_write(path, json.dumps(value, indent=indent))
 
 
-def _temporary(path: str) -> str:
-    """A hidden name beside `path` with the same ending (Keras checks `.keras`, `.weights.h5`)."""
-    return os.path.join(os.path.dirname(path), ".tmp-" + os.path.basename(path))
+def read_json(path: str):
+    """A JSON file of a run; a damaged one raises `RunFileError` naming it and the line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except UnicodeDecodeError as e:
+        raise RunFileError(f"{path}: damaged (not UTF-8 text: {e.reason} at byte "
+                           f"{e.start})") from None
+    except json.JSONDecodeError as e:
+        raise RunFileError(f"{path}:{e.lineno}: damaged (invalid JSON: {e.msg}, column "
+                           f"{e.colno}); tfmask writes it whole or not at all, so something "
+                           "else changed it: restore it, or remove it") from None
 
 
 def _optimizer_free(model):
@@ -95,6 +122,8 @@ def _optimizer_free(model):
 
     Keras writes a compiled model's optimizer variables (Adam's two moments: twice the
     weights) and compile config into `.keras` files; an uncompiled copy has neither."""
+    import keras
+
     if getattr(model, "optimizer", None) is None and not getattr(model, "compiled", False):
         return model
     config = keras.saving.serialize_keras_object(model)
@@ -107,9 +136,8 @@ def _optimizer_free(model):
 def save_model(model, path: str) -> None:
     """Writes `model` as a `.keras` file (config + weights, no optimizer, no compile config)
     through a temporary file, so a kill never leaves half a file."""
-    tmp = _temporary(path)
-    _optimizer_free(model).save(tmp)
-    os.replace(tmp, path)
+    with weights_file(path, variable_bytes(model.weights)) as tmp:
+        _optimizer_free(model).save(tmp)
 
 
 def _optimizer_of(model) -> list:
@@ -120,15 +148,90 @@ def _optimizer_of(model) -> list:
 
 def save_weights(model, path: str) -> None:
     """Writes `model`'s weights (not its optimizer's) to a `.weights.h5` file, atomically."""
-    tmp = _temporary(path)
-    keras.saving.save_weights(model, tmp, objects_to_skip=_optimizer_of(model))
-    os.replace(tmp, path)
+    import keras
+
+    with weights_file(path, variable_bytes(model.weights)) as tmp:
+        keras.saving.save_weights(model, tmp, objects_to_skip=_optimizer_of(model))
+
+
+def variable_bytes(variables) -> int:
+    """The bytes `variables` take (what a weights file of them holds, overhead aside)."""
+    return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+
+
+@contextlib.contextmanager
+def weights_file(path: str, expected_bytes: int):
+    """`atomic_path` for an HDF5 or `.keras` file of about `expected_bytes`, that first checks
+    the disk has room for it (h5py, when a write fails for lack of space, prints errors
+    while its objects are collected). A write that fails anyway for lack of space becomes one
+    `OSError` naming `path`."""
+    directory = os.path.dirname(path) or "."
+    needed = int(expected_bytes * 1.1) + (1 << 20)
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise OSError(errno.ENOSPC, f"no space left on the device for {path} (about "
+                      f"{needed / 1e6:,.1f} MB needed, {free / 1e6:,.1f} MB free); the files "
+                      "written before are intact: free some space and re-run the same command")
+    try:
+        with atomic_path(path) as tmp:
+            yield tmp
+    except (OSError, RuntimeError) as e:
+        if errno.ENOSPC != getattr(e, "errno", None) and "No space left" not in str(e):
+            raise
+        raise OSError(errno.ENOSPC, f"no space left on the device while writing {path}; the "
+                      "files written before are intact: free some space and re-run the same "
+                      "command") from None
 
 
 def load_weights(model, path: str) -> None:
     """Loads a `.weights.h5` file into `model`'s weights, leaving its optimizer alone (and
-    ignoring the optimizer a file from an older version holds)."""
-    keras.saving.load_weights(model, path, objects_to_skip=_optimizer_of(model))
+    ignoring the optimizer a file from an older version holds); a damaged file raises
+    `RunFileError` naming it."""
+    import keras
+
+    try:
+        keras.saving.load_weights(model, path, objects_to_skip=_optimizer_of(model))
+    except Exception as e:  # noqa: BLE001  h5py, Keras and NumPy errors alike
+        raise RunFileError(f"{path}: {damage(path, e)}") from e
+
+
+def load_keras(path: str):
+    """A `.keras` file, not compiled, in Keras's safe mode (no Python code stored in the file
+    runs: a `Lambda` layer holding one is refused); a damaged file raises `RunFileError`."""
+    import keras
+
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001  zip, h5py, JSON and Keras errors alike
+        raise RunFileError(f"{path}: {damage(path, e)}") from e
+
+
+def damage(path: str, error: Exception) -> str:
+    """What is wrong with a `.keras` or `.h5` file that failed to load, in a few words."""
+    size = os.path.getsize(path) if os.path.exists(path) else 0
+    if path.endswith(".keras"):
+        if not zipfile.is_zipfile(path):
+            return (f"damaged: not a complete .keras file ({size:,} bytes; a .keras file is a "
+                    "zip archive: this one is truncated or overwritten)")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                broken = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            broken = f"? ({e})"
+        if broken:
+            return f"damaged: its member {broken} fails its checksum"
+    elif path.endswith(".h5"):
+        with open(path, "rb") as fh:
+            signature = fh.read(8)
+        if signature != b"\x89HDF\r\n\x1a\n":
+            return f"damaged: not an HDF5 weights file ({size:,} bytes)"
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if "safe_mode" in str(error):
+        return ("refused: it holds Python code (e.g. a Lambda layer's function), which tfmask "
+                "never runs (Keras safe mode); tfmask's own files hold none")
+    if "truncated file" in reason:
+        return f"damaged: truncated ({reason})"
+    return f"cannot be loaded ({type(error).__name__}: {reason})"
 
 
 def is_finished(run_dir: str, command: str) -> bool:
@@ -141,8 +244,72 @@ def prune_checkpoints(run_dir: str) -> None:
     shutil.rmtree(os.path.join(run_dir, CHECKPOINTS), ignore_errors=True)
 
 
+ENVIRONMENT = "environment.json"
+
+
+def environment() -> dict:
+    """The software a run uses: package versions, Python, the platform, and the git revision
+    of tfmask's source when it runs from a git checkout (`git_dirty`: with local changes)."""
+    import platform
+    from importlib import metadata
+
+    import numpy as np
+    import tensorflow as tf
+    import keras
+    import tensorflow_text
+
+    import tfmask
+
+    source = os.path.dirname(os.path.dirname(os.path.abspath(tfmask.__file__)))
+    revision = dirty = None
+    if os.path.exists(os.path.join(source, ".git")):
+        try:
+            git = ["git", "-C", source]
+            head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True,
+                                  timeout=10)
+            status = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no"],
+                                    capture_output=True, text=True, timeout=10)
+            if head.returncode == 0:
+                revision, dirty = head.stdout.strip(), bool(status.stdout.strip())
+        except (OSError, subprocess.SubprocessError):  # no git, or it hangs
+            pass
+    return {"packages": {"tfmask": tfmask.__version__, "tensorflow": tf.__version__,
+                         "tensorflow-text": tensorflow_text.__version__,
+                         "keras": keras.__version__, "keras-hub": _version(metadata, "keras-hub"),
+                         "numpy": np.__version__},
+            "python": platform.python_version(), "platform": platform.platform(),
+            "git_revision": revision, "git_dirty": dirty}
+
+
+def _version(metadata, package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def record_environment(run_dir: str, **context) -> dict:
+    """Appends this process's `environment()` (with `context`, e.g. the step it starts from,
+    and the time) to `run_dir/environment.json`, one record each time the run starts or
+    resumes; says so when the packages differ from the run's first record. Kept apart from
+    `config.json`, so a resumed run under other versions is still the same configuration."""
+    path = os.path.join(run_dir, ENVIRONMENT)
+    records = read_json(path) if os.path.exists(path) else []
+    record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **context, **environment()}
+    if records and records[0].get("packages") != record["packages"]:
+        first = records[0].get("packages") or {}
+        changed = [f"{k} {first.get(k)} -> {v}" for k, v in record["packages"].items()
+                   if first.get(k) != v]
+        print(f"Note: {run_dir} started with other package versions ({', '.join(changed)}); "
+              f"both are recorded in {ENVIRONMENT}.", flush=True)
+    write_json(path, records + [record], indent=1)
+    return record
+
+
 def write_vocabulary(run_dir: str, vocab: list[str]) -> None:
     """`vocab.txt`, one token a line (the casing lives in `config.json`'s tokenizer section)."""
+    from tfmask.text.tokenization import save_vocabulary
+
     save_vocabulary(vocab, os.path.join(run_dir, VOCAB))
 
 
@@ -165,8 +332,7 @@ def _require(run_dir: str, name: str, what: str = "a finished tfmask pretrain or
 
 
 def read_config(run_dir: str) -> dict:
-    with open(_require(run_dir, CONFIG)) as fh:
-        return json.load(fh)
+    return read_json(_require(run_dir, CONFIG))
 
 
 def encoder_config(run_dir: str) -> EncoderConfig:
@@ -177,32 +343,71 @@ def tokenizer_config(run_dir: str) -> TokenizerConfig:
     return TokenizerConfig(**read_config(run_dir)["tokenizer"])
 
 
-def load_tokenizer(run_dir: str) -> WordPieceTokenizer:
-    """The tokenizer a run was trained with: its `vocab.txt` and casing."""
+def load_tokenizer(run_dir: str):
+    """The tokenizer a run was trained with (a `WordPieceTokenizer`): its `vocab.txt` and
+    casing."""
+    from tfmask.text.tokenization import WordPieceTokenizer, load_vocabulary
+
     vocab = load_vocabulary(_require(run_dir, VOCAB))
     return WordPieceTokenizer(vocab, lower_case=tokenizer_config(run_dir).lower_case)
 
 
 def load_encoder(run_dir: str):
     """The run's `BertEncoder` (weights only: never compiled, whatever the file holds)."""
-    return keras.saving.load_model(_require(run_dir, "encoder.keras"), compile=False)
+    return load_keras(_require(run_dir, "encoder.keras"))
 
 
 def load_masked_lm(run_dir: str):
     """The run's `MaskedLM` (encoder + MLM head), for fill-mask; not compiled."""
-    return keras.saving.load_model(_require(run_dir, "masked_lm.keras"), compile=False)
+    return load_keras(_require(run_dir, "masked_lm.keras"))
 
 
 def load_labels(run_dir: str) -> list[str]:
     """A fine-tuning run's label names (`labels.txt`), index = id."""
-    return readers.load_labels(os.path.join(run_dir, LABELS))
+    return readers.load_labels(_require(run_dir, LABELS, "a finished tfmask finetune run"))
 
 
 def load_finetuned(run_dir: str):
     """(experiment, model, tokenizer) of a finished fine-tuning run; the model is not
     compiled (an export of it tracks no optimizer)."""
     path = _require(run_dir, "model.keras", what="a finished tfmask finetune run")
-    experiment = FinetuneExperiment.load(os.path.join(run_dir, CONFIG))
-    model = keras.saving.load_model(path, compile=False)
+    try:
+        experiment = FinetuneExperiment.from_dict(read_config(run_dir))
+    except (TypeError, AttributeError, ValueError) as e:  # JSON, but not this configuration
+        if isinstance(e, RunFileError):
+            raise
+        raise RunFileError(f"{os.path.join(run_dir, CONFIG)}: not a tfmask fine-tuning "
+                           f"configuration ({e})") from None
+    model = load_keras(path)
     experiment.labels = load_labels(run_dir)
     return experiment, model, load_tokenizer(run_dir)
+
+
+# ----------------------------------------------------------------------------------------------
+# What a run is (`tfmask show`)
+# ----------------------------------------------------------------------------------------------
+EXPORTS = "exports.json"
+
+
+def run_kind(run_dir: str) -> str:
+    """What wrote `run_dir`: "pretrain", "import" or "finetune" (read from its config.json:
+    a fine-tuning config names its `task`, an import its `source`)."""
+    config = read_config(run_dir)
+    return "finetune" if "task" in config else "import" if "source" in config else "pretrain"
+
+
+def read_run_json(run_dir: str, name: str, default=None):
+    """`run_dir/name` as JSON (`history.json`, `metrics.json`, ...), or `default` when the
+    run has not written it."""
+    path = os.path.join(run_dir, name)
+    return read_json(path) if os.path.exists(path) else default
+
+
+def record_export(run_dir: str, name: str, result: dict) -> None:
+    """Appends an export of the run (`export.export`'s result: kind, both paths, version) to
+    `run_dir/exports.json`, so the run lists where it is served from."""
+    records = read_run_json(run_dir, EXPORTS, [])
+    records.append({"name": name, "kind": result["kind"], "version": result["text"]["version"],
+                    "text": result["text"]["path"], "ids": result["ids"]["path"],
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    write_json(os.path.join(run_dir, EXPORTS), records)

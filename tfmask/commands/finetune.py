@@ -1,4 +1,4 @@
-"""`tfmask finetune ner|sentiment`: a task head on an encoder."""
+"""`tfmask finetune ner|sentiment|classify`: a task head on an encoder."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 from tfmask import presets
 from tfmask.commands import (CliError, add_common, add_config_options, add_options, apply_flags,
                              validated, with_default)
-from tfmask.config import (FINETUNE_FLAGS, MIXED_PRECISIONS, TRUNCATIONS, FinetuneDataConfig,
-                           FinetuneTrainConfig, load_recipe)
+from tfmask.config import (FINETUNE_FLAGS, MIXED_PRECISIONS, STRATEGIES, TRUNCATIONS,
+                           FinetuneDataConfig, FinetuneTrainConfig, load_recipe)
 
 #: `tfmask finetune TASK --help`: what each task reads.
 _TASK_DESCRIPTIONS = {
@@ -23,20 +23,33 @@ _TASK_DESCRIPTIONS = {
                  "plain rows; the text and label columns are found by name (sentence/text, "
                  "label) or given with --text-column / --label-column. With no --train/--tfds, "
                  "uses a small embedded set of reviews.",
+    "classify": "Fine-tune a sequence-classification head on one text or a sentence pair "
+                "(NLI, paraphrase, question-answer relevance: GLUE MNLI, QNLI, RTE, MRPC, "
+                "QQP), any number of classes. A pair is laid out [CLS] text [SEP] text_pair "
+                "[SEP] with segment ids 0 and 1, and a long pair is cut longest first. "
+                "--train and --valid are TSV or CSV files; --text-column and "
+                "--text-pair-column name the two texts (by header name or index). --tfds "
+                "reads glue/mnli, glue/qnli, glue/rte, glue/mrpc or glue/qqp (MNLI: "
+                "--tfds-valid-split validation_matched). Metrics: accuracy, macro-F1, and "
+                "for two classes the F1 of class 1 (GLUE's F1 for MRPC and QQP). With no "
+                "--train/--tfds, uses a small embedded set of premise/hypothesis pairs.",
 }
 
 
 def _add_finetune_parser(sub) -> None:
     d, t = FinetuneDataConfig(), FinetuneTrainConfig()
     p = sub.add_parser(
-        "finetune", help="fine-tune a NER or sentiment head",
+        "finetune", help="fine-tune a NER, sentiment or sentence-pair head",
         description="Fine-tune a token-classification (NER) or sequence-classification "
-                    "(sentiment) head on a BERT encoder. With no --train/--tfds, uses small "
-                    "embedded data sets the project writes itself.")
+                    "(sentiment; classify: one text or a sentence pair) head on a BERT "
+                    "encoder. With no --train/--tfds, uses small embedded data sets the "
+                    "project writes itself.")
     add_common(p)
-    tasks = p.add_subparsers(dest="task", required=True, metavar="{ner,sentiment}")
+    tasks = p.add_subparsers(dest="task", required=True, metavar="{ner,sentiment,classify}")
     for task, help_ in (("ner", "named-entity recognition from CoNLL files"),
-                        ("sentiment", "sentence classification from TSV/CSV files")):
+                        ("sentiment", "sentence classification from TSV/CSV files"),
+                        ("classify", "classification of a text or a sentence pair (NLI, "
+                                     "paraphrase) from TSV/CSV files or GLUE")):
         tp = tasks.add_parser(task, help=help_, description=_TASK_DESCRIPTIONS[task])
         add_common(tp)
         src = tp.add_argument_group("data")
@@ -45,8 +58,10 @@ def _add_finetune_parser(sub) -> None:
                                                   if task == "ner" else " (TSV or CSV)")), (
             "--valid", "FILE", "validation file (picks the best epoch; reported in "
                                "metrics.json)"), (
-            "--tfds", "NAME", "a TFDS dataset instead of files: " + (
-                "conll2003" if task == "ner" else "glue/sst2 or imdb_reviews")), (
+            "--tfds", "NAME", "a TFDS dataset instead of files: " + {
+                "ner": "conll2003", "sentiment": "glue/sst2 or imdb_reviews",
+                "classify": "glue/mnli, glue/qnli, glue/rte, glue/mrpc, glue/qqp, glue/sst2, "
+                            "..."}[task]), (
             "--tfds-data-dir", "DIR", "TFDS data_dir"), (
             "--tfds-train-split", "SPLIT", with_default("TFDS training split", d.tfds_train_split)), (
             "--tfds-valid-split", "SPLIT",
@@ -59,7 +74,12 @@ def _add_finetune_parser(sub) -> None:
         else:
             add_options(src, (
                 "--text-column", "COLUMN",
-                with_default("name or index", "the column named sentence or text")), (
+                with_default("name or index", "the column named sentence or text")))
+            if task == "classify":
+                add_options(src, (
+                    "--text-pair-column", "COLUMN", "name or index of the second text of a "
+                                                    "pair (default: single texts)"))
+            add_options(src, (
                 "--label-column", "COLUMN",
                 with_default("name or index", "the column named label, else the last")), (
                 "--truncation", TRUNCATIONS, with_default("which pieces a long text keeps: its "
@@ -89,9 +109,13 @@ def _add_finetune_parser(sub) -> None:
             "--early-stopping", int, "stop after N epochs without a better validation metric "
                                      "(default: off)"), (
             "--seed", int, with_default("seed of data order and weights", t.seed)), (
+            "--strategy", STRATEGIES, with_default("tf.distribute strategy; auto: "
+                                               "MirroredStrategy over the GPUs if there are "
+                                               "any, else one device", t.strategy)), (
             "--mixed-precision", MIXED_PRECISIONS,
             "a Keras mixed-precision policy (default: float32 throughout)"), (
-            "--jit-compile", "switch", "compile train steps with XLA"))
+            "--jit-compile", "switch", "compile train steps with XLA"), (
+            "--deterministic", "switch", "enable TF op determinism (identical re-runs)"))
         add_config_options(tp)
 
 
@@ -100,7 +124,7 @@ def finetune_experiment(args):
     then `--set` (not yet validated: see `FinetuneExperiment.validate`)."""
     from tfmask.config import FinetuneExperiment, apply_overrides
 
-    experiment = load_recipe(args.recipe) if args.recipe else FinetuneExperiment()
+    experiment = load_recipe(args.recipe, FinetuneExperiment) if args.recipe else FinetuneExperiment()
     if args.recipe and experiment.task != args.task:
         raise CliError(f"--recipe {args.recipe!r} is a {experiment.task} recipe, not "
                        f"{args.task}")
@@ -113,8 +137,10 @@ def _run_finetune(args, experiment) -> int:
     from tfmask.train.finetuning import finetune
 
     best = finetune(experiment, args.out)
-    keys = ("precision", "recall", "f1") if args.task == "ner" else ("accuracy", "macro_f1")
-    print(json.dumps({"epoch": best["epoch"], **{k: round(best[k], 4) for k in keys}}))
+    keys = ("precision", "recall", "f1") if args.task == "ner" else (
+        "accuracy", "macro_f1", "positive_f1")
+    print(json.dumps({"epoch": best["epoch"], **{k: round(best[k], 4) for k in keys
+                                                 if k in best}}))
     out = os.path.abspath(args.out)
     chart = "per_type_f1.png" if args.task == "ner" else "confusion_matrix.png"
     print(f"\nDone. Results in {out}/\n"

@@ -35,7 +35,9 @@ def _add_pretrain_parser(sub) -> None:
         "--seq-len", int, with_default("max_sequence_length", d.max_sequence_length)), (
         "--packing", PACKINGS, with_default("full_sentences packs consecutive lines of a document "
                                         "into a sequence; one_line makes one of each line",
-                                        d.packing)))
+                                        d.packing)), (
+        "--skip-bad-lines", "switch", "skip corpus lines that are not UTF-8 or over 1 MiB "
+                                      "(counted in the log) instead of stopping at the first"))
     vocab = p.add_argument_group("vocabulary")
     add_options(vocab, (
         "--vocab", "FILE", "a vocab.txt to use (default: learn one from the corpus)"), (
@@ -79,7 +81,7 @@ def pretrain_experiment(args):
     `--set` (not yet validated: see `Experiment.validate`)."""
     from tfmask.config import Experiment, apply_overrides
 
-    experiment = load_recipe(args.recipe) if args.recipe else Experiment()
+    experiment = load_recipe(args.recipe, Experiment) if args.recipe else Experiment()
     apply_flags(experiment, args, PRETRAIN_FLAGS)
     if args.cased:
         experiment.tokenizer.lower_case = False
@@ -107,4 +109,14 @@ def _run_pretrain(args, experiment) -> int:
     return 0
 
 
-COMMANDS = {"pretrain": (_add_pretrain_parser, validated(pretrain_experiment), _run_pretrain)}
+def _check_pretrain(args):
+    """The validated experiment, and its corpus files read once (`text_files.check_corpus`):
+    a bad line is answered before TensorFlow loads."""
+    from tfmask.text.text_files import check_corpus
+
+    experiment = validated(pretrain_experiment)(args)
+    check_corpus(experiment.data)
+    return experiment
+
+
+COMMANDS = {"pretrain": (_add_pretrain_parser, _check_pretrain, _run_pretrain)}

@@ -60,7 +60,13 @@ def _add_export_parser(sub) -> None:
 
 
 def _check_export(args) -> None:
+    from tfmask.serve.publishing import name_problem
+
     check_run_dir(args.run, names=())
+    if name_problem(args.name):
+        raise CliError(name_problem(args.name))
+    if os.path.exists(args.base_dir) and not os.path.isdir(args.base_dir):
+        raise CliError(f"--base-dir {args.base_dir}: not a directory")
     if args.top_k < 1:
         raise CliError(f"--top-k must be >= 1, got {args.top_k}")
 
@@ -85,11 +91,13 @@ def _add_predict_parser(sub) -> None:
         "predict", help="run an exported model on texts (as TF Serving would)",
         description="Load saved_models/NAME[/VERSION] with tf.saved_model.load (importing only "
                     "tensorflow and tensorflow_text), call serve_text, print one JSON object "
-                    "per text.")
+                    "per text. A sentence-pair model takes each pair as TEXT<TAB>TEXT_PAIR "
+                    "(split at the first tab; in bash $'first text\\tsecond text').")
     add_common(p)
     p.add_argument("export", metavar="EXPORT", help="saved_models/NAME or saved_models/NAME/N")
-    p.add_argument("texts", nargs="*", metavar="TEXT")
-    p.add_argument("--file", help="a file with one text a line")
+    p.add_argument("texts", nargs="*", metavar="TEXT",
+                   help="a text (a pair model: TEXT<TAB>TEXT_PAIR)")
+    p.add_argument("--file", help="a file with one text (or TEXT<TAB>TEXT_PAIR) a line")
     p.add_argument("--rest", action="store_true",
                    help="print the body TF Serving's REST API returns for these texts "
                         "(one row-format request) instead of one object per text")

@@ -23,6 +23,8 @@ dates, quotes and punctuation.
     ner          tagged sentences and CoNLL-2003 files (`ner_sentences`, `write_conll`)
     reviews      labelled reviews and SST-2 style TSVs (`sentiment_examples`,
                  `write_sentiment_tsv`)
+    pairs        premise / hypothesis pairs labelled for inference, MNLI style TSVs
+                 (`pair_examples`, `write_pairs_tsv`)
     datasets     `write_all`: every data set in one folder
 
 Everything is deterministic given `seed` and uses private `random.Random` instances, never the
@@ -34,6 +36,7 @@ from __future__ import annotations
 from tfmask.demo.corpus import corpus_documents, write_corpus
 from tfmask.demo.datasets import write_all
 from tfmask.demo.ner import ner_sentences, write_conll
+from tfmask.demo.pairs import pair_examples, write_pairs_tsv
 from tfmask.demo.reviews import sentiment_examples, write_sentiment_tsv
 
 __all__ = [
@@ -41,6 +44,8 @@ __all__ = [
     "write_corpus",
     "ner_sentences",
     "write_conll",
+    "pair_examples",
+    "write_pairs_tsv",
     "sentiment_examples",
     "write_sentiment_tsv",
     "write_all",

@@ -6,6 +6,7 @@ import os
 
 from tfmask.demo.corpus import write_corpus
 from tfmask.demo.ner import ner_sentences, write_conll
+from tfmask.demo.pairs import pair_examples, write_pairs_tsv
 from tfmask.demo.reviews import sentiment_examples, write_sentiment_tsv
 from tfmask.demo.world import derive_seed
 
@@ -19,6 +20,8 @@ def write_all(directory: str | os.PathLike, seed: int = 0) -> dict[str, str]:
         "ner_valid": os.path.join(root, "ner", "valid.txt"),
         "sentiment_train": os.path.join(root, "sentiment", "train.tsv"),
         "sentiment_dev": os.path.join(root, "sentiment", "dev.tsv"),
+        "pairs_train": os.path.join(root, "pairs", "train.tsv"),
+        "pairs_dev": os.path.join(root, "pairs", "dev.tsv"),
     }
     # Held-out sets use their own derived seed so they are not copies of train.
     held_out = derive_seed(seed, "held-out")
@@ -27,4 +30,6 @@ def write_all(directory: str | os.PathLike, seed: int = 0) -> dict[str, str]:
     write_conll(paths["ner_valid"], ner_sentences(held_out, 400))
     write_sentiment_tsv(paths["sentiment_train"], sentiment_examples(seed, 2000))
     write_sentiment_tsv(paths["sentiment_dev"], sentiment_examples(held_out, 400))
+    write_pairs_tsv(paths["pairs_train"], pair_examples(seed, 2000))
+    write_pairs_tsv(paths["pairs_dev"], pair_examples(held_out, 400))
     return paths

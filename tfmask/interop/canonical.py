@@ -18,6 +18,7 @@ canonical names start with `bert/encoder/layer_i/` and tfmask's with `transforme
 `assign` copies tensors along a table; `build_models` builds the encoder (and the MLM head
 when the checkpoint has one) and refuses missing tensors, shape mismatches, an incomplete
 MLM head and tensors beyond the declared layers, each named in the source's own spelling.
+`to_canonical` reads the same tables the other way (tfmask's weights out, for the writers).
 """
 
 from __future__ import annotations
@@ -257,6 +258,30 @@ def assign(model, table, checkpoint: Checkpoint, optional=()) -> list[str]:
     for variable, value in updates:
         variable.assign(value.astype(variable.dtype))
     return defaulted
+
+
+def to_canonical(encoder, masked_lm=None) -> dict[str, np.ndarray]:
+    """tfmask weights -> canonical name -> float32 array in canonical layout: `assign`'s
+    inverse, along the same tables (a reshape each way, so the values are bit-identical).
+
+    Args:
+      encoder: a `BertEncoder`.
+      masked_lm: a `MaskedLM` around `encoder` (adds the `cls/predictions/...` tensors), or
+        None.
+    """
+    tensors = {}
+    tables = [(encoder, encoder_table(encoder.num_layers))]
+    if masked_lm is not None:
+        tables.append((masked_lm, MLM_HEAD_TABLE))
+    for model, table in tables:
+        variables = {w.path: w for w in model.weights}
+        for canonical, path, canonical_shape in table:
+            variable = variables.get(path)
+            if variable is None:  # a table/model disagreement is a tfmask bug
+                raise RuntimeError(f"tfmask model has no variable {path}")
+            value = np.asarray(variable.numpy(), np.float32)
+            tensors[canonical] = value.reshape(canonical_shape(tuple(variable.shape)))
+    return tensors
 
 
 def build_models(checkpoint: Checkpoint, strict: bool = True):

@@ -48,18 +48,23 @@ def read_tf_checkpoint(directory: str) -> Checkpoint:
     encoder_config = encoder_config_from_bert_config(read_json(config_path), config_path,
                                                      _ACTIVATIONS)
     prefix = _checkpoint_prefix(directory)
-    reader = tf.train.load_checkpoint(prefix)
     tensors, names, skipped, unknown = {}, {}, {}, []
-    for name in sorted(reader.get_variable_to_shape_map()):
-        if _OPTIMIZER_STATE.search(name):
-            skipped[name] = "optimizer state"
-        elif name in _IGNORED:
-            skipped[name] = _IGNORED[name]
-        elif is_canonical(name):
-            tensors[name] = np.asarray(reader.get_tensor(name), np.float32)
-            names[name] = name
-        else:
-            unknown.append(name)
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in sorted(reader.get_variable_to_shape_map()):
+            if _OPTIMIZER_STATE.search(name):
+                skipped[name] = "optimizer state"
+            elif name in _IGNORED:
+                skipped[name] = _IGNORED[name]
+            elif is_canonical(name):
+                tensors[name] = np.asarray(reader.get_tensor(name), np.float32)
+                names[name] = name
+            else:
+                unknown.append(name)
+    except Exception as e:  # noqa: BLE001  truncated .index/.data: DataLossError, IndexError
+        text = (e.message if isinstance(e, tf.errors.OpError) else str(e)).strip()
+        reason = f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+        raise CheckpointError(f"{prefix}.*: damaged TensorFlow checkpoint ({reason})") from None
     vocab = read_vocab(directory)
     lower_case = infer_lower_case(vocab)
     notes = [f"weights: {prefix}",

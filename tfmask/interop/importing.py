@@ -88,7 +88,8 @@ def import_checkpoint(source: str, run_dir: str, strict: bool = True,
         so on an HF checkpoint that says `gelu` it differs from Hugging Face by ~4e-3).
     Returns: the import report.
     """
-    if os.path.exists(os.path.join(run_dir, "encoder.keras")) and not overwrite:
+    if os.path.exists(os.path.join(run_dir, "encoder.keras")) and not overwrite and not (
+            _interrupted_import(run_dir)):
         raise CheckpointError(f"{run_dir} already holds an encoder; choose a new --out "
                               "(or --force to replace it)")
     checkpoint = read_checkpoint(source)
@@ -103,6 +104,10 @@ def import_checkpoint(source: str, run_dir: str, strict: bool = True,
                                                         activation=activation)
     encoder, masked_lm, report = build_models(checkpoint, strict=strict)
     os.makedirs(run_dir, exist_ok=True)
+    # The report is written last of all: without it the folder is an unfinished import,
+    # which the next import into it redoes (every file is written atomically).
+    if os.path.exists(os.path.join(run_dir, _REPORT)):
+        os.remove(os.path.join(run_dir, _REPORT))
     runs.write_vocabulary(run_dir, checkpoint.vocab)
     experiment = Experiment(encoder=checkpoint.encoder_config, tokenizer=TokenizerConfig(
         vocab=None, vocabulary_size=len(checkpoint.vocab), lower_case=checkpoint.lower_case))
@@ -110,12 +115,25 @@ def import_checkpoint(source: str, run_dir: str, strict: bool = True,
                               "tokenizer": experiment.to_dict()["tokenizer"],
                               "source": {"path": source, "format": checkpoint.format}}
     runs.write_json(os.path.join(run_dir, runs.CONFIG), config, indent=2)
-    encoder.save(os.path.join(run_dir, "encoder.keras"))
+    runs.save_model(encoder, os.path.join(run_dir, "encoder.keras"))
     stale = os.path.join(run_dir, "masked_lm.keras")
     if masked_lm is not None:
-        masked_lm.save(stale)
+        runs.save_model(masked_lm, stale)
     elif os.path.exists(stale):
         os.remove(stale)
+    runs.record_environment(run_dir, source=source)
     report["run_dir"] = run_dir
-    runs.write_json(os.path.join(run_dir, "import_report.json"), report, indent=2)
+    runs.write_json(os.path.join(run_dir, _REPORT), report, indent=2)
     return report
+
+
+_REPORT = "import_report.json"
+
+
+def _interrupted_import(run_dir: str) -> bool:
+    """Whether `run_dir` holds an import that stopped before its report (a kill): its
+    `config.json` names a source, and `import_report.json`, written last, is missing."""
+    config = os.path.join(run_dir, runs.CONFIG)
+    if os.path.exists(os.path.join(run_dir, _REPORT)) or not os.path.exists(config):
+        return False
+    return "source" in runs.read_json(config)

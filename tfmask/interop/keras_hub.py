@@ -13,10 +13,12 @@ keras-hub paths start with `transformer_layer_i/` and canonical names with
     pooled_dense/kernel                           bert/pooler/dense/kernel         -
 
 Backbone presets hold no MLM head, and `BertBackbone` always uses the tanh GELU.
+`write_keras_hub` writes a preset the other way, with keras-hub's own saver.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Callable
 
@@ -71,8 +73,15 @@ def read_keras_hub(preset: str) -> Checkpoint:
     """Loads a keras-hub BERT preset (local folder or preset name) with keras-hub's loader."""
     import keras_hub
 
-    backbone = keras_hub.models.BertBackbone.from_preset(preset)
-    tokenizer = keras_hub.models.BertTokenizer.from_preset(preset)
+    try:
+        backbone = keras_hub.models.BertBackbone.from_preset(preset)
+        tokenizer = keras_hub.models.BertTokenizer.from_preset(preset)
+    except Exception as e:  # noqa: BLE001  damaged weights or configs: h5py, JSON, Keras
+        if not os.path.isdir(preset):  # a preset name: read_keras_hub_by_name says more
+            raise
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{preset}: keras-hub cannot load this preset folder "
+                              f"({type(e).__name__}: {reason})") from None
     vocab = list(tokenizer.get_vocabulary())
     missing = [t for t in SPECIAL_TOKENS if t not in vocab]
     if missing:
@@ -114,3 +123,61 @@ def read_keras_hub_by_name(name: str) -> Checkpoint:
         raise CheckpointError(f"{name}: keras-hub could not load the preset ({type(e).__name__}:"
                               f" {str(e).splitlines()[0] if str(e) else ''}). Offline? Load it "
                               "on a connected machine and pass the saved preset folder") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing: canonical tensors -> a keras-hub preset folder.
+
+def write_keras_hub(directory: str, tensors: dict[str, np.ndarray], encoder_config,
+                    vocab: list[str], lower_case: bool,
+                    classifier: tuple[np.ndarray, np.ndarray] | None = None,
+                    classifier_dropout: float = 0.1):
+    """Writes a keras-hub preset with keras-hub's own saver: `config.json`, `metadata.json`
+    and `model.weights.h5` of a `BertBackbone`, `tokenizer.json` and
+    `assets/tokenizer/vocabulary.txt` of a `BertTokenizer`, and with `classifier` a
+    `BertTextClassifier` task (`task.json`, `task.weights.h5`).
+
+    Each backbone weight takes its canonical tensor through the reader's own table
+    (`_keras_hub_to_canonical`), reshaped to the weight's shape: its transforms are reshapes,
+    so this is their exact inverse. `BertBackbone` always computes the tanh GELU, whatever
+    `encoder_config.activation` says (the caller reports the difference it makes). The
+    tokenizer strips accents exactly when it lower-cases, as tfmask's does (keras-hub's
+    default keeps them, which maps "café" to `[UNK]` with an uncased vocabulary).
+
+    Args:
+      directory: an existing, empty folder.
+      tensors: canonical name -> array (`canonical.to_canonical`); the MLM head is not used.
+      encoder_config: the encoder's `EncoderConfig`.
+      vocab, lower_case: the tokenizer.
+      classifier: `(kernel [H, C], bias [C])` of a sequence classifier, or None.
+      classifier_dropout: the dropout before its dense layer.
+
+    Returns:
+      the `BertBackbone` written.
+    """
+    import keras_hub
+
+    c = encoder_config
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=c.vocabulary_size, num_layers=c.num_layers, num_heads=c.num_heads,
+        hidden_dim=c.hidden_dim, intermediate_dim=c.intermediate_dim, dropout=c.dropout,
+        max_sequence_length=c.max_sequence_length, num_segments=c.num_segments)
+    for weight in backbone.weights:
+        canonical, _ = _keras_hub_to_canonical(weight.path)
+        if canonical is None or canonical not in tensors:  # keras-hub changed its layout
+            raise CheckpointError(f"keras-hub BertBackbone weight {weight.path} has no "
+                                  "tfmask counterpart")
+        weight.assign(tensors[canonical].reshape(tuple(weight.shape)))
+    if classifier is None:
+        backbone.save_to_preset(directory)
+    else:  # the task's saver writes the backbone too
+        kernel, bias = classifier
+        task = keras_hub.models.BertTextClassifier(backbone, num_classes=kernel.shape[1],
+                                                   preprocessor=None,
+                                                   dropout=classifier_dropout)
+        task.output_dense.kernel.assign(kernel)
+        task.output_dense.bias.assign(bias)
+        task.save_to_preset(directory)
+    keras_hub.models.BertTokenizer(vocabulary=list(vocab), lowercase=lower_case,
+                                   strip_accents=lower_case).save_to_preset(directory)
+    return backbone

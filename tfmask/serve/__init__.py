@@ -6,6 +6,7 @@
     warmup    the `assets.extra/tf_serving_warmup_requests` file
     predict   `tfmask predict`: call an export's `serve_text` (TensorFlow and
               tensorflow-text only)
+    predictor `load_predictor(run_dir)`: a run's `serve_text` called in-process, no export
 
 Nothing here imports training code.
 """

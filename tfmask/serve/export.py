@@ -24,8 +24,10 @@ Signatures (B = batch, L = sequence length, C = classes, W = words, E = entities
     serve        token_ids, segment_ids, padding_mask int32 [B, L]
                  (+ mask_positions int32 [B, P] for fill-mask)
                  -> logits, probabilities float32 [B, C] / [B, L, C] / [B, P, V]
-    serve_text   text string [B]
+    serve_text   text string [B] (and text_pair string [B] for a sentence-pair run)
       sentiment  -> label string [B], label_id int32 [B], probabilities float32 [B, C]
+      classify   (the same outputs; a pair run takes `text` and `text_pair`, laid out
+                 `[CLS] text [SEP] text_pair [SEP]` with segment ids 0 / 1, as in training)
       ner        -> words, tags string [B, W] (padded with ""), entity_text, entity_type
                     string [B, E], entity_start, entity_end int32 [B, E] (byte offsets into
                     the input, end exclusive; padded with ""/-1), num_words, num_entities
@@ -47,13 +49,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 import tensorflow_text as tf_text
 
 from tfmask import runs
+from tfmask.serve import publishing
 from tfmask.serve.audit import ExportError, audit
 from tfmask.serve.warmup import write_warmup
 from tfmask.text import finetuning_data
@@ -61,7 +62,7 @@ from tfmask.text.labels import PREFIX_CODES, label_codes
 from tfmask.text.packing import build_sequences
 from tfmask.text.tokenization import MASK
 
-KINDS = ("sentiment", "ner", "fill_mask")
+KINDS = ("sentiment", "classify", "ner", "fill_mask")
 TOP_K = 5
 # Prefix codes of IOB2/IOBES tags for the in-graph entity reader (`labels.label_codes`).
 _O, _B, _I, _E, _S = (PREFIX_CODES[p] for p in "OBIES")
@@ -132,6 +133,7 @@ _IDS_SPEC = {name: tf.TensorSpec([None, None], tf.int32, name=name)
              for name in finetuning_data.INPUT_NAMES}
 _MASK_POSITIONS_SPEC = tf.TensorSpec([None, None], tf.int32, name="mask_positions")
 _TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+_TEXT_PAIR_SPEC = tf.TensorSpec([None], tf.string, name="text_pair")
 
 
 class IdsModule(tf.Module):
@@ -152,13 +154,17 @@ class IdsModule(tf.Module):
 
 
 class TextModule(IdsModule):
-    """`serve` plus `serve_text`: strings in, tokenized and packed in the graph."""
+    """`serve` plus `serve_text`: strings in, tokenized and packed in the graph.
+
+    `pair=True` (a classify run on sentence pairs): `serve_text` takes `text` and `text_pair`.
+    """
 
     def __init__(self, model, kind: str, tokenizer, labels: list[str],
                  max_sequence_length: int, vocab_path: str, labels_path: str | None,
                  truncation: str = "head", window_stride: int | None = None,
-                 top_k: int = TOP_K):
+                 top_k: int = TOP_K, pair: bool = False):
         super().__init__(model, kind)
+        self.pair = bool(pair)
         self.tokenizer = tokenizer
         self.max_sequence_length = int(max_sequence_length)
         self.truncation = truncation
@@ -174,23 +180,42 @@ class TextModule(IdsModule):
             self.label_prefix = tf.constant(prefix, tf.int32)
             self.label_type = tf.constant(type_ids, tf.int32)
             self.types = tf.constant(types or [""], tf.string)
-        body = {"sentiment": self._sentiment, "ner": self._ner, "fill_mask": self._fill_mask}
-        self.serve_text = tf.function(body[kind], input_signature=[_TEXT_SPEC])
+        if self.pair and kind not in ("sentiment", "classify"):
+            raise ExportError(f"a {kind} model takes one text, not pairs")
+        if self.pair:
+            self.serve_text = tf.function(self._sentence_pair,
+                                          input_signature=[_TEXT_SPEC, _TEXT_PAIR_SPEC])
+        else:
+            body = {"sentiment": self._sentiment, "classify": self._sentiment, "ner": self._ner,
+                    "fill_mask": self._fill_mask}
+            self.serve_text = tf.function(body[kind], input_signature=[_TEXT_SPEC])
 
-    def _pack(self, pieces, truncation="head"):
-        """[B, (n)] pieces -> the encoder's inputs, truncated as in training, padded to the
-        longest (at least 2 wide: an empty batch densifies to width 0, the pooler reads
-        position 0)."""
+    def _pack(self, pieces, truncation="head", pieces_pair=None):
+        """[B, (n)] pieces (and the second segment's) -> the encoder's inputs, truncated as in
+        training, padded to the longest (at least 2 wide: an empty batch densifies to width 0,
+        the pooler reads position 0)."""
         t = self.tokenizer
-        return build_sequences(pieces, cls_token_id=t.cls_token_id,
+        return build_sequences(pieces, pieces_pair, cls_token_id=t.cls_token_id,
                                sep_token_id=t.sep_token_id, pad_token_id=t.pad_token_id,
                                max_sequence_length=self.max_sequence_length,
                                truncation=truncation)
 
-    # --- sentiment ---------------------------------------------------------------------------
+    def _pieces(self, text):
+        return self.tokenizer.tokenize_words(sanitize_utf8(text)).merge_dims(1, 2)
+
+    # --- sentiment, classify -----------------------------------------------------------------
     def _sentiment(self, text):
-        pieces = self.tokenizer.tokenize_words(sanitize_utf8(text)).merge_dims(1, 2)
-        logits = self.model(self._pack(pieces, self.truncation), training=False)
+        return self._classify(self._pack(self._pieces(text), self.truncation))
+
+    def _sentence_pair(self, text, text_pair):
+        with tf.control_dependencies([tf.debugging.assert_equal(
+                tf.shape(text), tf.shape(text_pair),
+                message="text and text_pair must hold the same number of strings")]):
+            first = self._pieces(text)
+        return self._classify(self._pack(first, self.truncation, self._pieces(text_pair)))
+
+    def _classify(self, inputs):
+        logits = self.model(inputs, training=False)
         probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)  # [B, C]
         label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         return {"label": tf.gather(self.labels, label_id), "label_id": label_id,
@@ -302,39 +327,24 @@ def _load(run_dir: str, kind: str):
             d.window_stride)
 
 
-def next_version(model_dir: str) -> int:
-    versions = [int(n) for n in os.listdir(model_dir) if n.isdigit()] if os.path.isdir(
-        model_dir) else []
-    return max(versions, default=0) + 1
+next_version = publishing.next_version
 
 
-def _publish(tmp: str, model_dir: str) -> tuple[int, str]:
-    """Renames `tmp` to the next free version of `model_dir`; a version taken meanwhile by a
-    parallel export (rename onto a non-empty folder fails) moves on to the next one."""
-    while True:
-        version = next_version(model_dir)
-        target = os.path.join(model_dir, str(version))
-        try:
-            os.rename(tmp, target)
-            return version, target
-        except OSError:
-            if not os.path.isdir(target):
-                raise
+def load_text_module(run_dir: str, top_k: int = TOP_K) -> TextModule:
+    """The `TextModule` of a pretraining (fill-mask), NER or sentiment run: what `export`
+    saves, and what `tfmask.load_predictor` calls in-process."""
+    kind = _run_kind(run_dir)
+    model, tokenizer, labels, max_len, truncation, stride = _load(run_dir, kind)
+    labels_path = os.path.join(run_dir, "labels.txt") if labels else None
+    return TextModule(model, kind, tokenizer, labels, max_len,
+                      os.path.join(run_dir, "vocab.txt"), labels_path, truncation, stride,
+                      top_k, pair=is_pair_run(run_dir))
 
 
-def _save(module, signatures: dict, model_dir: str, extra=None) -> tuple[int, str]:
-    os.makedirs(model_dir, exist_ok=True)
-    # Hidden, in the same folder (same file system: the rename is atomic); TF Serving only
-    # looks at integer folder names.
-    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir)
-    try:
-        tf.saved_model.save(module, tmp, signatures=signatures)
-        if extra:
-            extra(tmp)
-        return _publish(tmp, model_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def is_pair_run(run_dir: str) -> bool:
+    """Whether a run classifies sentence pairs: its config names a `text_pair_column`."""
+    config = runs.read_config(run_dir)
+    return bool(config.get("data", {}).get("text_pair_column"))
 
 
 def export(run_dir: str, name: str, base_dir: str = "saved_models", top_k: int = TOP_K
@@ -343,39 +353,49 @@ def export(run_dir: str, name: str, base_dir: str = "saved_models", top_k: int =
 
     Returns: {"kind", "text": {"path", "version"}, "ids": {"path", "version"}, "audit"}.
     """
-    if not name or os.sep in name or name.startswith("."):
-        raise ExportError(f"--name {name!r}: give a plain folder name, e.g. sentiment")
-    kind = _run_kind(run_dir)
-    model, tokenizer, labels, max_len, truncation, stride = _load(run_dir, kind)
-    labels_path = os.path.join(run_dir, "labels.txt") if labels else None
-    text_module = TextModule(model, kind, tokenizer, labels, max_len,
-                             os.path.join(run_dir, "vocab.txt"), labels_path, truncation,
-                             stride, top_k)
+    publishing.check_name(name)
+    text_module = load_text_module(run_dir, top_k)
+    kind, model = text_module.kind, text_module.model
+    if kind == "fill_mask" and top_k > text_module.tokenizer.vocabulary_size:
+        raise ExportError(f"--top-k {top_k} exceeds the vocabulary of {run_dir} "
+                          f"({text_module.tokenizer.vocabulary_size} tokens)")
     ids_spec = dict(_IDS_SPEC)
     if kind == "fill_mask":
         ids_spec["mask_positions"] = _MASK_POSITIONS_SPEC
     serve = text_module.serve.get_concrete_function(ids_spec)
-    serve_text = text_module.serve_text.get_concrete_function(_TEXT_SPEC)
+    serve_text = text_module.serve_text.get_concrete_function()
     report = audit({"serve": serve, "serve_text": serve_text})
     if not report["serve"]["core_ops_only"]:
         raise ExportError("serve uses tensorflow-text ops "
                           f"{report['serve']['tensorflow_text_ops']}")
 
     def extras(directory):
-        write_warmup(directory, name, kind)
+        write_warmup(directory, name, kind, pair=text_module.pair)
         with open(os.path.join(directory, "assets.extra", "op_audit.json"), "w") as fh:
             json.dump({"kind": kind, "signatures": report,
                        "tensorflow": tf.__version__, "tensorflow_text": tf_text.__version__},
                       fh, indent=1)
 
-    text_version, text_path = _save(
-        text_module, {"serving_default": serve_text, "serve_text": serve_text,
-                      "serve": serve}, os.path.join(base_dir, name), extras)
+    # Both SavedModels are written to hidden staging folders, then renamed into place with
+    # one version number (`publishing`): a kill or a full disk publishes nothing.
+    text_dir, ids_dir = os.path.join(base_dir, name), os.path.join(base_dir, f"{name}-ids")
     ids_module = IdsModule(model, kind)
-    ids_version, ids_path = _save(
-        ids_module, {"serving_default": ids_module.serve.get_concrete_function(ids_spec),
-                     "serve": ids_module.serve.get_concrete_function(ids_spec)},
-        os.path.join(base_dir, f"{name}-ids"))
-    return {"kind": kind, "text": {"path": text_path, "version": text_version},
-            "ids": {"path": ids_path, "version": ids_version}, "audit": report}
+    with publishing.disk_errors(base_dir), publishing.staging(text_dir) as text_tmp, \
+            publishing.staging(ids_dir) as ids_tmp:
+        tf.saved_model.save(text_module, text_tmp, signatures={
+            "serving_default": serve_text, "serve_text": serve_text, "serve": serve})
+        extras(text_tmp)
+        tf.saved_model.save(ids_module, ids_tmp, signatures={
+            "serving_default": ids_module.serve.get_concrete_function(ids_spec),
+            "serve": ids_module.serve.get_concrete_function(ids_spec)})
+        version = publishing.publish_pair(text_tmp, text_dir, ids_tmp, ids_dir)
+    result = {"kind": kind,
+              "text": {"path": os.path.join(text_dir, str(version)), "version": version},
+              "ids": {"path": os.path.join(ids_dir, str(version)), "version": version},
+              "audit": report}
+    try:
+        runs.record_export(run_dir, name, result)  # `tfmask show RUN` lists it
+    except OSError:  # a read-only run directory: the export itself is done
+        pass
+    return result
 

@@ -5,12 +5,17 @@ Loads the SavedModel with `tf.saved_model.load` and imports nothing but `tensorf
 tfmask nor Keras at serving time. One JSON object per input text:
 
     sentiment  {"text", "label", "label_id", "probabilities": {label: p}}
+    classify   the same, and "text_pair" for a sentence-pair model
     ner        {"text", "words", "tags", "entities": [{"text", "type", "start", "end"}]}
     fill_mask  {"text", "masks": [[{"token", "probability"}, ...top k], ...one per [MASK]]}
 
 With `rest=True` it prints instead the body that TF Serving's REST API returns for the same
 texts in one row-format request (`{"instances": [...]}` -> `{"predictions": [...]}`): every
 `serve_text` output of each row, strings decoded, floats at float32 precision.
+
+A sentence-pair model (its `serve_text` takes `text` and `text_pair`) reads each input as
+`TEXT<TAB>TEXT_PAIR`: the first tab separates the two texts (`$'a man sleeps\\tnobody sleeps'`
+in bash, one such line a pair in `--file`).
 """
 
 from __future__ import annotations
@@ -44,7 +49,10 @@ def records(outputs: dict, texts: list[str], label_names: list[str] | None = Non
         if "label" in outputs:
             names = label_names
             probabilities = outputs["probabilities"][i].tolist()
-            out.append({"text": text, "label": _text(outputs["label"][i]),
+            pair = {}
+            if isinstance(text, tuple):  # a sentence pair
+                text, pair = text[0], {"text_pair": text[1]}
+            out.append({"text": text, **pair, "label": _text(outputs["label"][i]),
                         "label_id": int(outputs["label_id"][i]),
                         "probabilities": dict(zip(names, probabilities)) if names
                         else probabilities})
@@ -106,15 +114,41 @@ def _serve_text(export_path: str):
     return model, serve_text, label_names
 
 
-def _outputs(serve_text, texts: list[str]) -> dict:
+def takes_pairs(serve_text) -> bool:
+    """Whether a `serve_text` signature takes sentence pairs (`text` and `text_pair`)."""
+    return "text_pair" in serve_text.structured_input_signature[1]
+
+
+def split_pairs(texts: list[str]) -> list[tuple[str, str]]:
+    """`TEXT<TAB>TEXT_PAIR` strings -> `(text, text_pair)` tuples (split at the first tab)."""
+    pairs = []
+    for i, text in enumerate(texts, start=1):
+        if "\t" not in text:
+            raise ValueError(f"text {i} ({text[:40]!r}) has no tab: this model classifies "
+                             "sentence pairs, give each as TEXT<TAB>TEXT_PAIR")
+        first, second = text.split("\t", 1)
+        pairs.append((first, second))
+    return pairs
+
+
+def _outputs(serve_text, texts: list) -> dict:
+    """`serve_text` on `texts`: strings, or `(text, text_pair)` tuples for a pair model."""
     import tensorflow as tf
 
-    return {k: v.numpy() for k, v in serve_text(text=tf.constant(texts)).items()}
+    if texts and isinstance(texts[0], tuple):
+        inputs = {"text": tf.constant([a for a, _ in texts], tf.string),
+                  "text_pair": tf.constant([b for _, b in texts], tf.string)}
+    else:
+        inputs = {"text": tf.constant(texts, tf.string)}
+    return {k: v.numpy() for k, v in serve_text(**inputs).items()}
 
 
 def predict(export_path: str, texts: list[str], batch_size: int = 64) -> list[dict]:
-    """Runs `serve_text` of an export on `texts` in batches; returns `records`."""
+    """Runs `serve_text` of an export on `texts` in batches; returns `records`. A pair
+    model's texts are `TEXT<TAB>TEXT_PAIR` strings or `(text, text_pair)` tuples."""
     _model, serve_text, label_names = _serve_text(export_path)
+    if takes_pairs(serve_text) and texts and not isinstance(texts[0], tuple):
+        texts = split_pairs(texts)
     results = []
     for start in range(0, len(texts), batch_size):
         chunk = texts[start:start + batch_size]
@@ -125,12 +159,18 @@ def predict(export_path: str, texts: list[str], batch_size: int = 64) -> list[di
 def main(export_path: str, texts: list[str], file: str | None = None, rest: bool = False
          ) -> int:
     if file:
-        with open(file, encoding="utf-8") as fh:
-            texts = texts + [line.rstrip("\n") for line in fh]
+        from tfmask.text.text_files import read_lines  # plain Python, no TensorFlow
+
+        lines = read_lines(file)  # a byte that is not UTF-8: `file:line:` and its offset
+        if not lines:
+            raise ValueError(f"--file {file}: empty file (one text a line expected)")
+        texts = texts + lines
     if not texts:
         raise ValueError("give texts to predict, or --file FILE (one text a line)")
     if rest:
         _model, serve_text, _ = _serve_text(export_path)
+        if takes_pairs(serve_text):
+            texts = split_pairs(texts)
         print(json.dumps(rest_predictions(_outputs(serve_text, texts)), ensure_ascii=False))
         return 0
     for record in predict(export_path, texts):

@@ -20,9 +20,12 @@ import tensorflow as tf
 #: The texts of each kind's warm-up request (an empty NER text included: the edge case).
 WARMUP_TEXTS = {
     "sentiment": ["a gripping , funny and moving film .", "dull and far too long ."],
+    "classify": ["a gripping , funny and moving film .", "dull and far too long ."],
     "ner": ["Peter Blackburn visited the European Commission in Brussels .", ""],
     "fill_mask": ["the capital of france is [MASK] .", "[MASK] [MASK] and a [MASK] ."],
 }
+#: The second texts of a sentence-pair model's warm-up request (`text_pair`).
+WARMUP_TEXT_PAIRS = ["the film is worth seeing .", ""]
 
 
 def _varint(n: int) -> bytes:
@@ -51,12 +54,15 @@ def warmup_record(model_name: str, signature: str, inputs: dict[str, np.ndarray]
     return _field(6, _field(1, request))
 
 
-def write_warmup(directory: str, model_name: str, kind: str) -> str:
-    """Writes one `serving_default` request of `WARMUP_TEXTS[kind]` into the SavedModel
-    `directory`; returns the file's path."""
+def write_warmup(directory: str, model_name: str, kind: str, pair: bool = False) -> str:
+    """Writes one `serving_default` request of `WARMUP_TEXTS[kind]` (with `WARMUP_TEXT_PAIRS`
+    as `text_pair` for a sentence-pair model) into the SavedModel `directory`; returns the
+    file's path."""
     path = os.path.join(directory, "assets.extra", "tf_serving_warmup_requests")
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    inputs = {"text": np.array(WARMUP_TEXTS[kind], dtype=object)}
+    if pair:
+        inputs["text_pair"] = np.array(WARMUP_TEXT_PAIRS, dtype=object)
     with tf.io.TFRecordWriter(path) as writer:
-        writer.write(warmup_record(model_name, "serving_default",
-                                   {"text": np.array(WARMUP_TEXTS[kind], dtype=object)}))
+        writer.write(warmup_record(model_name, "serving_default", inputs))
     return path

@@ -3,7 +3,8 @@
     CoNLL file ─ readers.read_conll ─> Sentence(words, IOB2 tags) ─> Examples(texts = word
     lists, label_ids = tag ids in the run's label list); the label list is learned from the
     training split (`labels.label_vocabulary`) and every other split is mapped onto it.
-    TSV/CSV ─ readers.read_classification ─> Examples(texts = strings, label_ids = class ids).
+    TSV/CSV ─ readers.read_classification ─> Examples(texts = strings, label_ids = class ids);
+    with --text-pair-column (or a TFDS pair dataset) also text_pairs = the second strings.
 
 A label that the training split never shows is an error naming its file and line.
 """
@@ -20,11 +21,13 @@ from tfmask.text.labels import label_vocabulary
 
 @dataclasses.dataclass
 class Examples:
-    """One split, ready for the pipelines: NER words + tag ids, or texts + class ids."""
+    """One split, ready for the pipelines: NER words + tag ids, or texts (and the second
+    texts of pairs) + class ids."""
 
     source: str
-    texts: list  # NER: list of word lists; sentiment: list of strings
-    label_ids: list  # NER: list of tag-id lists; sentiment: list of ints
+    texts: list  # NER: list of word lists; sentiment, classify: list of strings
+    label_ids: list  # NER: list of tag-id lists; sentiment, classify: list of ints
+    text_pairs: list | None = None  # classify on pairs: the second text of each example
 
     def __len__(self):
         return len(self.texts)
@@ -69,7 +72,23 @@ def _read_sentiment(path_or_split: str, config, tfds_split: bool,
                              f"model's {label_names}")
         return texts, labels, names
     return readers.read_classification(path_or_split, _column(d.text_column),
-                                       _column(d.label_column), label_names=label_names)
+                                       _column(d.label_column), label_names=label_names,
+                                       text_pair_column=_column(d.text_pair_column))
+
+
+def _sequence_examples(where: str, texts: list, ids: list, experiment) -> Examples:
+    """Texts (or `(text, text_pair)` tuples) -> `Examples`; pairs only for classify, and a
+    pair run's data must be pairs."""
+    pairs = bool(texts) and isinstance(texts[0], tuple)
+    if pairs and experiment.task != "classify":
+        raise ValueError(f"{where} holds sentence pairs: fine-tune them with tfmask finetune "
+                         f"classify, not {experiment.task}")
+    if experiment.data.text_pair_column and not pairs:
+        raise ValueError(f"{where} holds single texts, but the model takes sentence pairs "
+                         f"(text_pair_column {experiment.data.text_pair_column!r})")
+    if not pairs:
+        return Examples(where, texts, ids)
+    return Examples(where, [a for a, _ in texts], ids, [b for _, b in texts])
 
 
 def load_split(experiment: FinetuneExperiment, source: str, tfds_split: bool = False,
@@ -83,7 +102,7 @@ def load_split(experiment: FinetuneExperiment, source: str, tfds_split: bool = F
             labels = label_vocabulary(sentences)
         return _ner_examples(sentences, labels, where), labels
     texts, ids, names = _read_sentiment(source, experiment, tfds_split, labels)
-    return Examples(where, texts, ids), names
+    return _sequence_examples(where, texts, ids, experiment), names
 
 
 def resolve_data(experiment: FinetuneExperiment, run_dir: str) -> None:
@@ -97,6 +116,9 @@ def resolve_data(experiment: FinetuneExperiment, run_dir: str) -> None:
     paths = demo.write_all(os.path.join(run_dir, "embedded_data"), seed=0)
     if experiment.task == "ner":
         d.train, d.valid = paths["ner_train"], paths["ner_valid"]
+    elif experiment.task == "classify":  # sentence pairs: premise, hypothesis, label
+        d.train, d.valid = paths["pairs_train"], paths["pairs_dev"]
+        d.text_column, d.text_pair_column = "premise", "hypothesis"
     else:
         d.train, d.valid = paths["sentiment_train"], paths["sentiment_dev"]
 
@@ -108,10 +130,15 @@ def load_train_valid(experiment: FinetuneExperiment):
         valid, _ = load_split(experiment, d.valid, labels=labels)
     else:
         train, labels = load_split(experiment, d.tfds_train_split, tfds_split=True)
+        if train.text_pairs is not None and not d.text_pair_column:
+            # The run records which features it read: a pair run is one whose config names
+            # its text_pair_column (what the export and evaluate look at).
+            d.text_column, d.text_pair_column = readers.tfds_text_keys(d.tfds, d.tfds_data_dir)
         valid, _ = load_split(experiment, d.tfds_valid_split, tfds_split=True, labels=labels)
     if d.max_train_examples:
-        train = Examples(train.source, train.texts[: d.max_train_examples],
-                         train.label_ids[: d.max_train_examples])
+        n = d.max_train_examples
+        train = Examples(train.source, train.texts[:n], train.label_ids[:n],
+                         None if train.text_pairs is None else train.text_pairs[:n])
     if not len(train) or not len(valid):
         raise ValueError(f"{train.source if not len(train) else valid.source}: no examples")
     return train, valid, labels

@@ -11,8 +11,9 @@ batch, at most `max_sequence_length`):
                    -> [CLS] pieces [SEP]; label on each word's first piece
                    -> (optionally shuffled, bucketed by length) padded batch
                    -> (optionally) [MASK] augmentation with a fresh seed per batch
-    sentiment    text + label id
-                   -> pieces, truncated ("head" or "head_tail") -> [CLS] pieces [SEP]
+    sentiment    text (and text_pair) + label id
+                   -> pieces, truncated ("head" or "head_tail"; a pair longest first)
+                   -> [CLS] pieces [SEP] (pieces_pair [SEP], segment ids 1)
                    -> padded batch -> (optionally) [MASK] augmentation
 
 `[CLS] pieces [SEP]` is `packing.build_sequences`, as in pretraining and serving; the
@@ -346,8 +347,8 @@ def ner_windows(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
 def ner_dataset(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Sequence[int]],
                 tokenizer: WordPieceTokenizer, max_sequence_length: int, batch_size: int,
                 shuffle: bool = False, seed: int = 0, window_stride: int | None = None,
-                mask_rate: float = 0.0, length_buckets: Sequence[int] | None = None
-                ) -> tf.data.Dataset:
+                mask_rate: float = 0.0, length_buckets: Sequence[int] | None = None,
+                static_shapes: bool = False) -> tf.data.Dataset:
     """Token classification batches: the label of each word sits on its first word piece.
 
     With a hand-written vocabulary `[PAD]=0 [UNK]=1 [CLS]=2 [SEP]=3 [MASK]=4 u=5 .=6 s=7
@@ -374,6 +375,8 @@ def ner_dataset(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
       batch_size: windows per batch (the last batch may be smaller).
       shuffle: shuffle sentences (seeded, a new order every epoch) and, with `length_buckets`,
         batch windows of similar length together. Windows of one long sentence stay adjacent.
+      static_shapes: pad every batch to `max_sequence_length` and drop a smaller last batch,
+        so every batch has one shape (a TPU compiles one program per shape).
       seed: seed of the shuffle and of the masking augmentation.
       window_stride: pieces between the starts of consecutive windows; default half the
         window budget.
@@ -396,7 +399,8 @@ def ner_dataset(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
                                 window_stride, shuffle, seed)
     ds = ds.map(lambda w: _ner_example(w)[:3], num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
-    ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets)
+    ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets,
+                    pad_to=max_sequence_length if static_shapes else None)
     ds = mask_augment_dataset(ds, mask_rate, seed, mask_token_id=tokenizer.mask_token_id,
                               special_ids=tokenizer.special_ids)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
@@ -453,18 +457,25 @@ def classification_dataset(texts: Sequence[str], label_ids: Sequence[int],
                            tokenizer: WordPieceTokenizer, max_sequence_length: int,
                            batch_size: int, shuffle: bool = False, seed: int = 0,
                            truncation: str = "head", mask_rate: float = 0.0,
-                           length_buckets: Sequence[int] | None = None) -> tf.data.Dataset:
-    """Sequence classification batches (e.g. sentiment): one label per text.
+                           length_buckets: Sequence[int] | None = None,
+                           text_pairs: Sequence[str] | None = None,
+                           static_shapes: bool = False) -> tf.data.Dataset:
+    """Sequence classification batches (e.g. sentiment, NLI): one label per text or pair.
 
         text            "The cat sat on the mat."     label 1
         token_ids       [CLS] the cat sat on the mat . [SEP]
+
+        text, text_pair "A cat sat.", "It sat."       label 0
+        token_ids       [CLS] a cat sat . [SEP] it sat . [SEP]
+        segment_ids       0   0  0   0  0   0   1   1  1   1
 
     Args:
       texts: raw strings (tokenized in the graph with `tokenizer.tokenize_words`).
       label_ids: one int class id per text.
       tokenizer: the `WordPieceTokenizer`.
       max_sequence_length: L, `[CLS]` and `[SEP]` included; longer texts are truncated to
-        `max_sequence_length - 2` pieces.
+        `max_sequence_length - 2` pieces (a pair to `L - 3`, longest first as BERT does:
+        `packing.longest_first`).
       batch_size: texts per batch (the last batch may be smaller).
       shuffle: shuffle texts (seeded, a new order every epoch).
       seed: seed of the shuffle and of the masking augmentation.
@@ -472,10 +483,14 @@ def classification_dataset(texts: Sequence[str], label_ids: Sequence[int],
         quarters of the budget, see `packing.truncate_pieces`).
       mask_rate: fraction of real pieces replaced with `[MASK]`; 0 = off.
       length_buckets: sequence lengths that separate length buckets; None: no bucketing.
+      text_pairs: the second text of each example (sentence pairs), or None.
+      static_shapes: pad every batch to `max_sequence_length` and drop a smaller last batch
+        (one shape for every batch, as a TPU needs).
 
     Returns:
       A dataset of `(x, y, sample_weight)`:
-        x: dict of `token_ids`, `segment_ids` (zeros), `padding_mask` (1 = real token),
+        x: dict of `token_ids`, `segment_ids` (0, and 1 on the second text and its `[SEP]`),
+          `padding_mask` (1 = real token),
           each [B, L] int32, L the longest sequence in the batch;
         y: [B] int32 class ids;
         sample_weight: [B] float32 ones (kept so every fine-tuning dataset has one shape).
@@ -483,19 +498,23 @@ def classification_dataset(texts: Sequence[str], label_ids: Sequence[int],
     texts, label_ids = list(texts), list(label_ids)
     if len(texts) != len(label_ids):
         raise ValueError(f"{len(texts)} texts but {len(label_ids)} labels")
+    if text_pairs is not None and len(text_pairs) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(text_pairs)} text_pairs")
     if max_sequence_length < 3:
         raise ValueError(f"max_sequence_length must be >= 3, got {max_sequence_length}")
     if truncation not in TRUNCATIONS:
         raise ValueError(f"truncation must be one of {TRUNCATIONS}, got {truncation!r}")
+    # A single text is a pair whose second text is absent: one element structure for both.
+    segments = (texts,) if text_pairs is None else (texts, list(text_pairs))
     ds = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(texts, tf.string, shape=[len(texts)]),
+        (tuple(tf.constant(t, tf.string, shape=[len(texts)]) for t in segments),
          tf.constant(label_ids, tf.int32, shape=[len(label_ids)])))
     if shuffle:
         ds = ds.shuffle(max(len(texts), 1), seed=seed, reshuffle_each_iteration=True)
 
-    def tokenize(text, label):  # [b] -> [b, (n)] sequences, unpadded
-        pieces = tokenizer.tokenize_words(text).merge_dims(1, 2)
-        x = build_sequences(pieces, cls_token_id=tokenizer.cls_token_id,
+    def tokenize(text, label):  # [b] (x2 for pairs) -> [b, (n)] sequences, unpadded
+        pieces = [tokenizer.tokenize_words(t).merge_dims(1, 2) for t in text]
+        x = build_sequences(*pieces, cls_token_id=tokenizer.cls_token_id,
                             sep_token_id=tokenizer.sep_token_id,
                             max_sequence_length=max_sequence_length, truncation=truncation,
                             padding=None)
@@ -509,7 +528,8 @@ def classification_dataset(texts: Sequence[str], label_ids: Sequence[int],
     ds = ds.unbatch().map(example, num_parallel_calls=tf.data.AUTOTUNE)
     # Known size -> Keras knows the steps per epoch (progress bar, no "ran out of data").
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(texts)))
-    ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets)
+    ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets,
+                    pad_to=max_sequence_length if static_shapes else None)
     ds = mask_augment_dataset(ds, mask_rate, seed, mask_token_id=tokenizer.mask_token_id,
                               special_ids=tokenizer.special_ids)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
@@ -526,8 +546,10 @@ def _options() -> tf.data.Options:
 
 def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_token_id: int,
                length_buckets: Sequence[int] | None = None,
-               extra: dict[str, int] | None = None) -> tf.data.Dataset:
-    """`(x, y, sample_weight[, info])` examples -> batches padded to their longest sequence."""
+               extra: dict[str, int] | None = None,
+               pad_to: int | None = None) -> tf.data.Dataset:
+    """`(x, y, sample_weight[, info])` examples -> batches padded to their longest sequence,
+    or with `pad_to` to that length, all of `batch_size` (a smaller last batch is dropped)."""
     spec = ds.element_spec
 
     def pad_value(spec_, value):
@@ -540,6 +562,10 @@ def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_token_id: int,
     if len(spec) == 4:
         padding.append({k: pad_value(spec[3][k], extra[k]) for k in spec[3]})
     padding = tuple(padding)
+    if pad_to is not None:
+        shapes = tf.nest.map_structure(lambda spec_: [pad_to] * spec_.shape.rank, spec)
+        return ds.padded_batch(batch_size, padded_shapes=shapes, padding_values=padding,
+                               drop_remainder=True)
     if not length_buckets:
         return ds.padded_batch(batch_size, padding_values=padding)
     boundaries = sorted({int(b) for b in length_buckets})

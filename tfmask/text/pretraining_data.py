@@ -11,10 +11,17 @@ Per global batch:
       -> skip the batches a resumed run has already trained on
       -> [CLS]/[SEP]/pad, then mask with seed (seed, step)                 [masking.py]
       -> x = {token_ids, segment_ids, padding_mask, mask_positions}, y = mask_ids,
-         sample_weight = mask_weights normalised over the global batch
+         sample_weight = mask_weights (1 on a predicted slot, 0 on an unused one)
 
 Everything random is a function of `(seed, step)`, so a run resumed at step S sees exactly the
 batches and masks an uninterrupted run sees from S on.
+
+Across workers (`tf.distribute.InputContext`, one input pipeline a worker) each pipeline makes
+its share of every global batch: with at least as many files (or TFDS shards) as pipelines it
+reads its own files and batches B / pipelines sequences, masked with its own seeds; with fewer,
+every pipeline builds the same global batches and keeps its slice, so the workers together
+train on exactly the batches one process would. Either way the loss is normalised over the
+global batch by `tfmask.train.optimizer.WeightedMeanCrossEntropy`, not here.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import tensorflow as tf
 from tfmask.config import DataConfig, MaskingConfig
 from tfmask.text.masking import apply_masking
 from tfmask.text.packing import chunk_lines, finalize, pack_lines
+from tfmask.text.text_files import MAX_LINE_BYTES
 from tfmask.text.tokenization import WordPieceTokenizer
 
 _TOKENIZE_BATCH = 256
@@ -68,11 +76,41 @@ def tfds_lines(name_split: str, text_key: str = "text", data_dir: str | None = N
                          f"got {name_split!r}")
     name, split = name_split.rsplit(":", 1)
     read_config = tfds.ReadConfig(input_context=input_context, shuffle_seed=None)
-    ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
-                   read_config=read_config)
+    try:
+        ds = tfds.load(name, split=split, data_dir=data_dir, shuffle_files=False,
+                       read_config=read_config)
+    except Exception as e:  # noqa: BLE001  not found, offline, a bad split: TFDS's own types
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--tfds {name_split}: {reason}") from None
     ds = ds.map(lambda example: example[text_key])
     return ds.flat_map(lambda text: tf.data.Dataset.from_tensor_slices(
         tf.concat([tf.strings.split(text, "\n"), [""]], 0)))
+
+
+def tfds_file_count(name_split: str, data_dir: str | None = None) -> int:
+    """How many files a TFDS split (`"NAME:SPLIT"`, slices included) is read from."""
+    import tensorflow_datasets as tfds
+
+    name, split = name_split.rsplit(":", 1)
+    try:
+        return len(tfds.builder(name, data_dir=data_dir).info.splits[split].file_instructions)
+    except Exception as e:  # noqa: BLE001  not found, a bad split: TFDS's own types
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--tfds {name_split}: {reason}") from None
+
+
+def good_lines(lines: tf.data.Dataset) -> tf.data.Dataset:
+    """`lines` without those `text_files.scan_corpus` skips (`data.skip_bad_lines`): lines
+    that are not UTF-8 (transcoding with replacement changes them) or longer than
+    `text_files.MAX_LINE_BYTES`."""
+
+    def good(line):
+        fixed = tf.strings.unicode_transcode(line, "UTF-8", "UTF-8", errors="replace",
+                                             replacement_char=0xFFFD)
+        return tf.logical_and(tf.equal(fixed, line),
+                              tf.strings.length(line) <= MAX_LINE_BYTES)
+
+    return lines.filter(good)
 
 
 def holdout_filter(eval_holdout: float, keep_heldout: bool):
@@ -103,6 +141,22 @@ def pack_text_lines(lines: tf.data.Dataset, tokenizer: WordPieceTokenizer,
     return pack_lines(chunks, budget, packing)
 
 
+def _fill_batch(batch, batch_size: int):
+    """A batch of fewer than `batch_size` sequences filled up with copies of its first one
+    that weigh 0: the loss and accuracy are those of the real sequences, every batch has one
+    shape, and the strategy gives every replica an equal share (Keras averages the replicas'
+    losses weighted by their number of sequences)."""
+    x, y, weights = batch
+    missing = batch_size - tf.shape(y)[0]
+
+    def grow(t, zero=False):
+        first = tf.zeros_like(t[:1]) if zero else t[:1]
+        grown = tf.concat([t, tf.repeat(first, missing, axis=0)], 0)
+        return tf.ensure_shape(grown, [batch_size] + t.shape[1:])
+
+    return {k: grow(v) for k, v in x.items()}, grow(y), grow(weights, zero=True)
+
+
 def pretraining_dataset(
     tokenizer: WordPieceTokenizer,
     data: DataConfig,
@@ -127,22 +181,23 @@ def pretraining_dataset(
       masking: the masking strategy and rates (see `masking.apply_masking`).
       batch_size: global batch size (split across replicas by the strategy).
       seed: the run seed: file order, sequence shuffling and every step's mask derive from it.
-      training: repeat and shuffle forever (True) or make one deterministic pass (False).
+      training: repeat and shuffle forever (True) or make one deterministic pass (False)
+        whose last batch is filled up to B sequences with copies that weigh 0.
       start_step: skip this many batches (a resumed run starts where it stopped).
       eval_split: read the evaluation text instead of the training text: `eval_corpus`, or
         without one the `eval_holdout` fraction of lines (by hash) that training never sees.
-      input_context: for `distribute_datasets_from_function`: shards files per input pipeline
-        and batches per replica.
+      input_context: for `distribute_datasets_from_function` (several workers): this
+        pipeline's share of each global batch (see the module docstring), in batches of
+        B / replicas for its replicas in turn (B must be a multiple of the replicas).
 
     Returns:
       A dataset of `(x, y, sample_weight)`:
         x: dict of `token_ids` [B, L] int32, `segment_ids` [B, L] int32, `padding_mask`
            [B, L] int32 (1 = real token), `mask_positions` [B, P] int32;
         y: `mask_ids` [B, P] int32;
-        sample_weight: [B, P] float32, `mask_weights * (B * P) / sum(mask_weights)`: Keras's
-           default loss reduction divides by the B * P slots of each replica and the strategy
-           averages replicas, so this scaling makes the loss the mean over the masked tokens
-           of the *global* batch, identical for 1 or N replicas.
+        sample_weight: [B, P] float32 `mask_weights`, 1.0 on each predicted slot and 0.0 on
+           unused ones; `compile_model`'s loss is the mean over the predicted slots of the
+           global batch, identical for 1 or N replicas and workers.
     """
     if bool(data.corpus) == bool(data.tfds):
         raise ValueError("give exactly one of data.corpus (files) and data.tfds")
@@ -159,32 +214,44 @@ def pretraining_dataset(
         files = expand_globs(data.eval_corpus)
     elif not data.tfds:
         files = expand_globs(data.corpus)
-    per_replica = batch_size
+    pipelines, pipeline_id, per_replica = 1, 0, batch_size
     if input_context is not None:
-        per_replica = input_context.get_per_replica_batch_size(batch_size)
+        pipelines = input_context.num_input_pipelines
+        pipeline_id = input_context.input_pipeline_id
+        replicas = input_context.num_replicas_in_sync
+        if batch_size % replicas:
+            raise ValueError(f"--batch-size {batch_size} must be a multiple of the {replicas} "
+                             "replicas, which each train on an equal share of it")
+        per_replica = batch_size // replicas
+    # Several pipelines read files of their own when each can have one; otherwise each builds
+    # the global batches and keeps its slice.
+    sources_count = len(files) if files is not None else (
+        tfds_file_count(data.tfds, data.tfds_data_dir) if pipelines > 1 else 1)
+    own_files = pipelines > 1 and sources_count >= pipelines
+    pipeline_batch = batch_size // pipelines if own_files else batch_size
     options = tf.data.Options()
     options.deterministic = True
+    # With an input context this pipeline is sharded already; without one, each worker of a
+    # multi-worker strategy that distributes it keeps its slice of every global batch.
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.OFF if input_context is not None
+        else tf.data.experimental.AutoShardPolicy.DATA)
 
     if files is None:
         lines_per_source = None
-        lines = tfds_lines(data.tfds, data.tfds_text_key, data.tfds_data_dir, input_context)
+        lines = tfds_lines(data.tfds, data.tfds_text_key, data.tfds_data_dir,
+                           input_context if own_files else None)
     else:
         sources = tf.data.Dataset.from_tensor_slices(files)
-        if input_context is not None and input_context.num_input_pipelines > 1:
-            sources = sources.shard(input_context.num_input_pipelines,
-                                    input_context.input_pipeline_id)
-            options.experimental_distribute.auto_shard_policy = (
-                tf.data.experimental.AutoShardPolicy.OFF)
-        else:
-            # Each worker of a multi-worker strategy keeps every N-th element, whatever the
-            # number of files.
-            options.experimental_distribute.auto_shard_policy = (
-                tf.data.experimental.AutoShardPolicy.DATA)
+        if own_files:
+            sources = sources.shard(pipelines, pipeline_id)
         if training:
             sources = sources.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         lines_per_source = sources
 
     def to_sequences(lines):
+        if data.skip_bad_lines:
+            lines = good_lines(lines)
         if holdout > 0:
             lines = lines.filter(holdout_filter(holdout, keep_heldout=eval_split))
         return pack_text_lines(lines, tokenizer, max_sequence_length, data.packing)
@@ -202,9 +269,10 @@ def pretraining_dataset(
         sequences = sequences.shuffle(data.shuffle_buffer, seed=seed,
                                       reshuffle_each_iteration=True)
         sequences = sequences.repeat()
-    # Training batches are always full (the weight normalisation assumes B sequences); an
-    # evaluation pass keeps its last, smaller batch so small held-out sets still count.
-    batches = sequences.ragged_batch(per_replica, drop_remainder=training)
+    # Training batches are always full (every step, every replica, the same number of
+    # sequences); an evaluation pass keeps its last, smaller batch so small held-out sets
+    # still count, and fills it up (`_fill_batch`).
+    batches = sequences.ragged_batch(pipeline_batch, drop_remainder=training)
     if start_step:
         batches = batches.skip(start_step)
     step_offset = start_step if training else _EVAL_SEED_OFFSET
@@ -213,18 +281,25 @@ def pretraining_dataset(
         ids, starts = batch
         features = finalize(ids, starts, max_sequence_length, tokenizer.cls_token_id,
                             tokenizer.sep_token_id, tokenizer.pad_token_id)
-        step_seed = tf.stack([tf.cast(seed, tf.int64), step])
+        # Pipelines with files of their own mask with seeds of their own.
+        stream = step * pipelines + pipeline_id if own_files else step
+        step_seed = tf.stack([tf.cast(seed, tf.int64), stream])
         features = apply_masking(features, step_seed, masking,
                                  vocabulary_size=tokenizer.vocabulary_size,
                                  mask_token_id=tokenizer.mask_token_id,
                                  special_ids=tokenizer.special_ids)
-        weights = features["mask_weights"]
-        weights = weights * tf.cast(tf.size(weights), tf.float32) / tf.maximum(
-            tf.reduce_sum(weights), 1.0)
         x = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask",
                                       "mask_positions")}
-        return x, features["mask_ids"], weights
+        return x, features["mask_ids"], features["mask_weights"]
 
     batches = batches.enumerate(start=step_offset).map(
         to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if not training:
+        batches = batches.map(lambda *batch: _fill_batch(batch, pipeline_batch))
+    if pipelines > 1 and not own_files:  # the global batch: keep this pipeline's rows
+        share = batch_size // pipelines
+        rows = slice(pipeline_id * share, (pipeline_id + 1) * share)
+        batches = batches.map(lambda *batch: tf.nest.map_structure(lambda t: t[rows], batch))
+    if input_context is not None and per_replica != (batch_size // pipelines):
+        batches = batches.rebatch(per_replica, drop_remainder=training)
     return batches.prefetch(tf.data.AUTOTUNE).with_options(options)

@@ -45,6 +45,12 @@ _TEXT_NAMES = ("sentence", "text")
 _LABEL_NAMES = ("label",)
 # Text features of the TFDS classification datasets this module knows.
 _TFDS_TEXT_KEYS = {"glue/sst2": "sentence", "imdb_reviews": "text"}
+#: The two text features of the TFDS sentence-pair datasets (GLUE's, and any dataset with
+#: the same feature names), in the order `[CLS] first [SEP] second [SEP]`.
+TFDS_PAIR_KEYS = (("premise", "hypothesis"),  # glue/mnli, snli
+                  ("question", "sentence"),  # glue/qnli
+                  ("sentence1", "sentence2"),  # glue/rte, glue/mrpc
+                  ("question1", "question2"))  # glue/qqp
 
 
 class ReaderError(ValueError):
@@ -80,15 +86,14 @@ def _read_text(path: str) -> str:
     """The file decoded as UTF-8 (a leading BOM dropped); bad bytes name their line."""
     with open(path, "rb") as fh:
         data = fh.read()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
+    bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return data.decode("utf-8")
+        return data[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise ReaderError(path, line, f"invalid UTF-8 (byte 0x{data[e.start]:02x} at "
-                                      f"column {column})") from None
+        from tfmask.text.text_files import not_utf8  # it builds on this module's ReaderError
+
+        start = bom + e.start
+        raise not_utf8(path, data, start, data.count(b"\n", 0, start) + 1, start) from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -183,9 +188,9 @@ def save_labels(labels: Sequence[str], path: str) -> None:
             raise ValueError(f"label {label!r} cannot be written one a line")
     if len(set(labels)) != len(labels):
         raise ValueError(f"duplicate labels in {list(labels)}")
-    with open(path, "w", encoding="utf-8") as fh:
-        for label in labels:
-            fh.write(label + "\n")
+    from tfmask.text.text_files import atomic_write  # it builds on this module's ReaderError
+
+    atomic_write(path, "".join(label + "\n" for label in labels))
 
 
 def load_labels(path: str) -> list[str]:
@@ -289,7 +294,8 @@ def _looks_like_header(first_label: str, other_labels: list[str],
 def read_classification(path: str, text_column: int | str | None = None,
                         label_column: int | str | None = None, delimiter: str | None = None,
                         label_names: Sequence[str] | None = None, header: bool | None = None,
-                        ) -> tuple[list[str], list[int], list[str]]:
+                        text_pair_column: int | str | None = None,
+                        ) -> tuple[list, list[int], list[str]]:
     """Reads a TSV or CSV file of (text, label) rows, e.g. GLUE's SST-2 `sentence<TAB>label`.
 
         sentence<TAB>label                   texts       ["a gorgeous film ", "dull "]
@@ -324,10 +330,12 @@ def read_classification(path: str, text_column: int | str | None = None,
       delimiter: the field separator; None chooses as above.
       label_names: class names, index = id; None learns them from this file.
       header: whether row 1 is a header; None detects it.
+      text_pair_column: for sentence pairs (MRPC, MNLI, ...), the column of the second text,
+        name or index; the texts then come back as `(text, text_pair)` tuples.
 
     Returns:
-      `(texts, labels, label_names)`: the texts as written, one class id (int) per text,
-      and the class names.
+      `(texts, labels, label_names)`: the texts as written (`(text, text_pair)` tuples with
+      `text_pair_column`), one class id (int) per text, and the class names.
 
     Raises:
       ReaderError: `path:line: ...` for a row with a different number of fields than row 1,
@@ -344,7 +352,7 @@ def read_classification(path: str, text_column: int | str | None = None,
     if num_fields < 2:
         raise ReaderError(path, first_line, f"1 field ({first[0].strip()!r}); expected a "
                                             f"text and a label separated by {delimiter!r}")
-    named = isinstance(text_column, str) or isinstance(label_column, str)
+    named = any(isinstance(c, str) for c in (text_column, label_column, text_pair_column))
     if header is None:
         if named:
             header = True
@@ -362,6 +370,14 @@ def read_classification(path: str, text_column: int | str | None = None,
     if text_index == label_index:
         raise ReaderError(path, first_line, f"text and label are the same column "
                                             f"({text_index})")
+    pair_index = None
+    if text_pair_column is not None:
+        pair_index = _column_index(path, text_pair_column, header_row, num_fields, (), 0,
+                                   "text_pair_column")
+        if pair_index in (text_index, label_index):
+            which = "text" if pair_index == text_index else "label"
+            raise ReaderError(path, first_line, f"text_pair_column={text_pair_column!r} is "
+                                                f"the {which} column ({pair_index})")
     data = rows[1:] if header else rows
     if not data:
         raise ReaderError(path, None, "no data rows after the header")
@@ -374,10 +390,14 @@ def read_classification(path: str, text_column: int | str | None = None,
                                           f"{num_fields} (delimiter {delimiter!r})")
         if not fields[text_index].strip():
             raise ReaderError(path, line, f"empty text in column {text_name}")
+        if pair_index is not None and not fields[pair_index].strip():
+            pair_name = repr(first[pair_index].strip()) if header else str(pair_index)
+            raise ReaderError(path, line, f"empty text_pair in column {pair_name}")
         label = fields[label_index].strip()
         if not label:
             raise ReaderError(path, line, "missing label")
-        texts.append(fields[text_index])
+        texts.append(fields[text_index] if pair_index is None
+                     else (fields[text_index], fields[pair_index]))
         cells.append(label)
         lines.append(line)
 
@@ -411,9 +431,13 @@ def _load_tfds(name: str, split: str, data_dir: str | None = None):
     """
     import tensorflow_datasets as tfds
 
-    builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare()
-    ds = builder.as_dataset(split=split, shuffle_files=False)
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
+        ds = builder.as_dataset(split=split, shuffle_files=False)
+    except Exception as e:  # noqa: BLE001  not found, offline, a bad split: TFDS's own types
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"--tfds {name}:{split}: {reason}") from None
     return tfds.as_numpy(ds), builder.info
 
 
@@ -448,12 +472,18 @@ def tfds_conll(split: str, data_dir: str | None = None, name: str = "conll2003",
 
 def tfds_classification(name: str, split: str, data_dir: str | None = None,
                         text_key: str | None = None, label_key: str = "label",
-                        ) -> tuple[list[str], list[int], list[str]]:
+                        text_pair_key: str | None = None,
+                        ) -> tuple[list, list[int], list[str]]:
     """`(texts, labels, label_names)` of a TFDS text-classification dataset split.
 
     Knows `glue/sst2` (text in `sentence`, labels negative/positive) and `imdb_reviews`
     (text in `text`, labels neg/pos); for another dataset the text is `text_key`, else its
     `sentence` or `text` feature. Names come from the label's `ClassLabel`.
+
+    Sentence pairs: a dataset with one of the feature pairs of `TFDS_PAIR_KEYS` (glue/mnli
+    `premise`/`hypothesis`, glue/qnli `question`/`sentence`, glue/rte and glue/mrpc
+    `sentence1`/`sentence2`, glue/qqp `question1`/`question2`), or `text_key` with
+    `text_pair_key`, gives `(text, text_pair)` tuples.
 
     Raises:
       ValueError: the split has unlabeled examples (GLUE test splits use label -1), or no
@@ -461,16 +491,9 @@ def tfds_classification(name: str, split: str, data_dir: str | None = None,
     """
     examples, info = _load_tfds(name, split, data_dir)
     features = info.features
-    if text_key is None:
-        text_key = _TFDS_TEXT_KEYS.get(name.split(":")[0])
-        if text_key is None:
-            text_key = next((k for k in _TEXT_NAMES if k in features), None)
-        if text_key is None:
-            raise ValueError(f"{name}: no 'sentence' or 'text' feature among "
-                             f"{sorted(features)}; pass text_key=")
-    for key in (text_key, label_key):
-        if key not in features:
-            raise ValueError(f"{name}: no feature {key!r} among {sorted(features)}")
+    text_key, text_pair_key = _text_keys(name, features, text_key, text_pair_key)
+    if label_key not in features:
+        raise ValueError(f"{name}: no feature {label_key!r} among {sorted(features)}")
     label_names = list(features[label_key].names)
     texts, labels = [], []
     for position, example in enumerate(examples, start=1):
@@ -478,6 +501,33 @@ def tfds_classification(name: str, split: str, data_dir: str | None = None,
         if label < 0:
             raise ValueError(f"{name}:{split}: example {position} has label {label} "
                              f"(unlabeled; GLUE hides its test labels)")
-        texts.append(_decode(example[text_key]))
+        text = _decode(example[text_key])
+        texts.append(text if text_pair_key is None
+                     else (text, _decode(example[text_pair_key])))
         labels.append(label)
     return texts, labels, label_names
+
+
+def tfds_text_keys(name: str, data_dir: str | None = None) -> tuple[str, str | None]:
+    """`(text_key, text_pair_key)`: the text features `tfds_classification` reads from TFDS
+    `name` (`text_pair_key` None for single texts), from the dataset's declared features."""
+    import tensorflow_datasets as tfds
+
+    return _text_keys(name, tfds.builder(name, data_dir=data_dir).info.features)
+
+
+def _text_keys(name, features, text_key=None, text_pair_key=None):
+    if text_key is None and text_pair_key is None:
+        text_key, text_pair_key = next(
+            (keys for keys in TFDS_PAIR_KEYS if all(k in features for k in keys)), (None, None))
+    if text_key is None:
+        text_key = _TFDS_TEXT_KEYS.get(name.split(":")[0])
+        if text_key is None:
+            text_key = next((k for k in _TEXT_NAMES if k in features), None)
+        if text_key is None:
+            raise ValueError(f"{name}: no 'sentence' or 'text' feature among "
+                             f"{sorted(features)}; pass text_key=")
+    for key in (text_key, text_pair_key):
+        if key is not None and key not in features:
+            raise ValueError(f"{name}: no feature {key!r} among {sorted(features)}")
+    return text_key, text_pair_key

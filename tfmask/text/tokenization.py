@@ -27,26 +27,36 @@ import tensorflow as tf
 import tensorflow_text as tf_text
 from tensorflow_text.python.ops import bert_tokenizer as _tf_text_bert
 
+from tfmask.text.readers import ReaderError
+from tfmask.text.text_files import atomic_write, read_lines
+
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 SPECIAL_TOKENS = (PAD, UNK, CLS, SEP, MASK)
 
 
 def load_vocabulary(path: str) -> list[str]:
-    """Reads a `vocab.txt` (one token a line, id = line number)."""
-    with open(path, encoding="utf-8") as fh:
-        vocab = [line.rstrip("\n").rstrip("\r") for line in fh]
+    """Reads a `vocab.txt` (one token a line, id = line number); a file that is not UTF-8,
+    is empty or lacks a special token raises `readers.ReaderError` (a `ValueError`) naming
+    it."""
+    vocab = read_lines(path)
     while vocab and vocab[-1] == "":
         vocab.pop()
+    if not vocab:
+        raise ReaderError(path, None, "empty vocabulary (one token a line expected)")
     missing = [t for t in SPECIAL_TOKENS if t not in vocab]
     if missing:
-        raise ValueError(f"{path}: vocabulary lacks special tokens {missing}")
+        raise ReaderError(path, None, f"vocabulary lacks special tokens {missing}")
+    seen: dict[str, int] = {}
+    for number, token in enumerate(vocab, start=1):
+        if token in seen:
+            raise ReaderError(path, number, f"token {token!r} repeats line {seen[token]}")
+        seen[token] = number
     return vocab
 
 
 def save_vocabulary(vocab: Sequence[str], path: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        for token in vocab:
-            fh.write(token + "\n")
+    """Writes `vocab.txt` atomically (a kill never leaves a shorter vocabulary behind)."""
+    atomic_write(path, "".join(token + "\n" for token in vocab))
 
 
 def learn_vocabulary(lines: tf.data.Dataset | Iterable[str], vocabulary_size: int,

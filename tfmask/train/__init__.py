@@ -1,6 +1,7 @@
 """Training with `model.fit`: strategy, optimizer, callbacks, pretraining, fine-tuning.
 
-    distribute     which `tf.distribute` strategy a run uses
+    distribute     which `tf.distribute` strategy a run uses; runs across workers (the chief
+                   prepares and writes, the others follow), Keras `fit` across workers
     optimizer      AdamW as BERT trains it, its schedule, and the one compile helper
     callbacks      history record, validation with best-epoch keeping, dropout reseeding
     pretraining    `pretrain(experiment, run_dir)`

@@ -6,7 +6,6 @@ that exact resume needs, and the epoch a `BackupAndRestore` run resumes from."""
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import sys
@@ -17,18 +16,16 @@ import keras
 import numpy as np
 
 from tfmask import runs
-from tfmask.train import plots
+from tfmask.train import checkpoints, plots
 
-_BACKUP_METADATA = "training_metadata.json"
 
 
 def resumed_epoch(backup_dir: str) -> int:
-    """The epoch (= checkpoint interval) `BackupAndRestore` will resume from; 0 if none."""
-    path = os.path.join(backup_dir, _BACKUP_METADATA)
-    if not os.path.exists(path):
-        return 0
-    with open(path) as fh:
-        return int(json.load(fh)["epoch"])
+    """The epoch (= checkpoint interval) `checkpoints.Checkpoints` will resume from: its
+    newest intact checkpoint's (a damaged newer one is passed over with a warning); 0 if
+    none."""
+    checkpoint = checkpoints.latest(backup_dir)
+    return checkpoint.epoch if checkpoint else 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -225,8 +222,7 @@ class HistoryRecorder(keras.callbacks.Callback):
         self.tokens_per_step = tokens_per_step
         self.records = []
         if os.path.exists(self.path):
-            with open(self.path) as fh:
-                self.records = [r for r in json.load(fh) if r["step"] <= start_step]
+            self.records = [r for r in runs.read_json(self.path) if r["step"] <= start_step]
         self._start = self._last_batch_end = None
         self._run_start = time.time()
 
@@ -313,8 +309,7 @@ class StepRecorder(keras.callbacks.Callback):
         self.every = every
         self.records = []
         if os.path.exists(self.path):
-            with open(self.path) as fh:
-                self.records = [r for r in json.load(fh) if r["epoch"] <= start_epoch]
+            self.records = [r for r in runs.read_json(self.path) if r["epoch"] <= start_epoch]
         self._base = self.records[-1]["step"] if self.records else start_epoch * steps_per_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -356,8 +351,8 @@ class ValidationCallback(keras.callbacks.Callback):
         self.history_path = os.path.join(run_dir, "history.json")
         self.records = []
         if os.path.exists(self.history_path):  # resume: keep the epochs that were restored
-            with open(self.history_path) as fh:
-                self.records = [r for r in json.load(fh) if r["epoch"] <= start_epoch]
+            self.records = [r for r in runs.read_json(self.history_path)
+                            if r["epoch"] <= start_epoch]
         previous = [r[f"val_{monitor}"] for r in self.records]
         self.best = max(previous) if previous else -np.inf
         self._epoch_start = time.perf_counter()
@@ -394,10 +389,7 @@ class ValidationCallback(keras.callbacks.Callback):
         # is the live view.
         if self.records:
             steps_path = os.path.join(self.run_dir, TRAIN_STEPS)
-            steps = None
-            if os.path.exists(steps_path):
-                with open(steps_path) as fh:
-                    steps = json.load(fh)
+            steps = runs.read_json(steps_path) if os.path.exists(steps_path) else None
             plots.plot_finetune_history(self.records, os.path.join(self.run_dir, "history.png"),
                                         self.monitor, steps=steps)
 

@@ -32,8 +32,9 @@ class Evaluator:
     """Scores a model on one split with the task's metrics.
 
     NER: windows (`finetuning_data.ner_windows`) -> logits -> `merge_windows` -> one tag per
-    word -> `metrics.entity_scores` (seqeval's default mode). Sentiment: `accuracy`,
-    `macro_f1`, `per_class`, `confusion_matrix`. Both add `loss` (mean cross-entropy over the
+    word -> `metrics.entity_scores` (seqeval's default mode). Sentiment and classify (one text
+    or a pair): `accuracy`, `macro_f1`, `per_class`, `confusion_matrix`, and for two classes
+    `positive_f1` (GLUE's F1 for MRPC and QQP). All add `loss` (mean cross-entropy over the
     labelled positions) and `examples`.
     """
 
@@ -49,7 +50,7 @@ class Evaluator:
         else:
             self.dataset = finetuning_data.classification_dataset(
                 examples.texts, examples.label_ids, tokenizer, max_sequence_length, batch_size,
-                truncation=truncation)
+                truncation=truncation, text_pairs=examples.text_pairs)
         # Tokenize once, not at every epoch.
         self.dataset = self.dataset.cache()
         self._forward = {}

@@ -102,6 +102,9 @@ def classification_scores(y_true: Iterable[int], y_pred: Iterable[int],
       `per_class`: `{name: {"precision", "recall", "f1", "support"}}`, 0.0 where a
         denominator is 0.
       `confusion_matrix`: K x K list of lists of ints, `[true_id][predicted_id]`.
+      `positive_f1` (two classes only): the F1 of class id 1, the positive class, which is
+        the "F1" GLUE reports beside accuracy for MRPC (`equivalent`) and QQP (`duplicate`)
+        (scikit-learn's `f1_score(average="binary")`).
 
     Example:
       >>> s = classification_scores([0, 1, 1], [0, 1, 0], ["neg", "pos"])
@@ -135,9 +138,12 @@ def classification_scores(y_true: Iterable[int], y_pred: Iterable[int],
                            "support": support}
         f1_sum += f1
     correct = sum(confusion[k][k] for k in range(num_classes))
-    return {
+    scores = {
         "accuracy": correct / len(y_true) if y_true else 0.0,
         "macro_f1": f1_sum / num_classes if num_classes else 0.0,
         "per_class": per_class,
         "confusion_matrix": confusion,
     }
+    if num_classes == 2:
+        scores["positive_f1"] = per_class[label_names[1]]["f1"]
+    return scores

@@ -1,6 +1,7 @@
 """AdamW as BERT trains it: warm-up + linear decay, no decay on LayerNorm and biases, the
 global-norm clip of the dense gradient, PyTorch's epsilon placement, optional layer-wise
-learning-rate decay; and the compile step that pairs it with a loss over weighted positions."""
+learning-rate decay; the loss over weighted positions of the global batch; and the compile step
+that pairs them."""
 
 from __future__ import annotations
 
@@ -69,6 +70,12 @@ def densify_sparse_gradient(gradient):
     return gradient
 
 
+def _across_replicas() -> bool:
+    """Whether this runs in one of several replicas (inside a strategy's train step)."""
+    context = tf.distribute.get_replica_context()
+    return context is not None and context.num_replicas_in_sync > 1
+
+
 @keras.saving.register_keras_serializable(package="tfmask")
 class LayerwiseAdamW(keras.optimizers.AdamW):
     """AdamW whose learning rate shrinks by `layer_decay` per layer below the top.
@@ -77,7 +84,9 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
     (num_layers + 1 - d)`: the task head at the full rate, the embeddings at the smallest
     (layer-wise learning-rate decay, Clark et al. 2020; Sun et al. 2019). `layer_decay=1` is
     plain AdamW. Sparse (embedding) gradients are made dense before clipping and Adam: see
-    `densify_sparse_gradient`.
+    `densify_sparse_gradient`. Under a strategy with several replicas the replicas' gradients
+    are summed before the global-norm clip, so the step is the one a single device takes on
+    the whole batch.
 
     Args:
       layer_decay: factor per layer, in (0, 1].
@@ -109,7 +118,19 @@ class LayerwiseAdamW(keras.optimizers.AdamW):
         # so a row used n times counts as n separate rows and the norm comes out too small
         # (all-MiniLM-L6-v2 on CoNLL batches: 2.42 instead of 2.53), clipping less than BERT
         # and PyTorch do.
-        return super()._clip_gradients([densify_sparse_gradient(g) for g in grads])
+        grads = [densify_sparse_gradient(g) for g in grads]
+        if _across_replicas():
+            # Keras clips each replica's share of the gradient and sums the clipped shares
+            # afterwards, a different (smaller) step than one device's on the whole batch
+            # whenever the clip is active: sum first, then clip the sum.
+            grads = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, grads)
+        return super()._clip_gradients(grads)
+
+    def _all_reduce_sum_gradients(self, grads_and_vars):
+        if _across_replicas():  # summed in `_clip_gradients` already
+            return list(grads_and_vars)
+        return super()._all_reduce_sum_gradients(grads_and_vars)
 
     def update_step(self, gradient, variable, learning_rate):
         """Adam's step with epsilon added to the bias-corrected sqrt(v), as PyTorch's AdamW
@@ -165,20 +186,59 @@ def build_optimizer(learning_rate: float, total_steps: int, warmup_steps: int = 
     return optimizer
 
 
+@keras.saving.register_keras_serializable(package="tfmask")
+class WeightedMeanCrossEntropy(keras.losses.Loss):
+    """Sparse cross-entropy on logits, the mean over the weighted positions of the global
+    batch: `sum(w * ce) / sum(w)`, both sums over every replica of every worker.
+
+    Keras's own reductions divide on each replica, by its slots (padding and unused MLM slots
+    included) or by its own weight sum, so the loss of a batch would depend on how its
+    predicted positions fall across replicas and workers. Here each replica returns its share,
+    `sum_replica(w * ce) / sum_all(w)` with the weight sum all-reduced, and the shares (and
+    their gradients, which the strategy sums) add up to the global mean: the step one device
+    takes on the whole batch. Keras's logged loss undoes the per-replica division, so it is
+    that mean too. Weights are any non-negative numbers (tfmask datasets give 1 where a label
+    is predicted, 0 elsewhere); without them every position weighs 1.
+
+    Args (of a call):
+      y_true: int label ids [B, ...].
+      y_pred: logits [B, ..., C].
+      sample_weight: [B, ...] weights, or None.
+    """
+
+    def __init__(self, name: str = "weighted_mean_cross_entropy"):
+        super().__init__(name=name)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        losses = ops.sparse_categorical_crossentropy(y_true, ops.cast(y_pred, "float32"),
+                                                     from_logits=True)  # [B, ...]
+        weights = (ops.ones_like(losses) if sample_weight is None
+                   else ops.reshape(ops.cast(sample_weight, "float32"), ops.shape(losses)))
+        total, count = ops.sum(losses * weights), ops.sum(weights)
+        if _across_replicas():  # not while Keras infers shapes (cross-replica context)
+            count = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, count)
+        return ops.divide_no_nan(total, count)
+
+    def get_config(self):
+        return {"name": self.name}
+
+
 def compile_model(model: keras.Model, optimizer, accuracy_name: str = "accuracy",
                   jit_compile: bool = False, steps_per_execution: int = 1) -> None:
     """Cross-entropy on logits and an accuracy, both over the weighted positions only.
 
-    Every tfmask dataset yields `(x, y, sample_weight)` whose weights are zero where nothing
-    is predicted (unused MLM slots, padding, non-first word pieces) and scaled so that Keras's
-    default reduction gives the mean over the predicted positions of the global batch:
-    identical for any number of replicas. `accuracy_name` is "masked_accuracy" for MLM and
-    "accuracy" for the classifiers (NER: over first pieces, a quick progress-bar number; the
-    metric that counts is the entity F1 of the validation callback).
+    Every tfmask dataset yields `(x, y, sample_weight)` whose weights are 1 where a label is
+    predicted and 0 elsewhere (unused MLM slots, padding, non-first word pieces); the loss
+    (`WeightedMeanCrossEntropy`) is the mean over the predicted positions of the global batch,
+    identical for any number of replicas and workers, and so is the accuracy (Keras sums its
+    counts over replicas). `accuracy_name` is "masked_accuracy" for MLM and "accuracy" for the
+    classifiers (NER: over first pieces, a quick progress-bar number; the metric that counts
+    is the entity F1 of the validation callback).
     """
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=WeightedMeanCrossEntropy(),
         weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name=accuracy_name)],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,

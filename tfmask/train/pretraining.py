@@ -16,21 +16,24 @@ The `.keras` files hold weights only, no optimizer. They are written after the l
 with both present the run is finished, `checkpoints/` is removed (the optimizer state is of no
 further use: `--init` reads `encoder.keras`, `vocab.txt` and `config.json`), and re-running
 the command trains nothing and returns the last record.
+
+Across workers (`--strategy multi_worker`, `tfmask.train.distribute`) every worker runs
+`pretrain` with the same arguments: the chief learns the vocabulary, claims the run directory
+and writes it; the others receive what they need from it and write into temporary folders.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 import keras
 import tensorflow as tf
 
 from tfmask import presets, runs
-from tfmask.text import pretraining_data, tokenization
+from tfmask.text import pretraining_data, text_files, tokenization
+from tfmask.train import checkpoints, distribute
 from tfmask.train.callbacks import (HistoryRecorder, ReseedDropout, progress_callbacks,
                                     quiet_unused_pooler_warning, resumed_epoch)
-from tfmask.train.distribute import choose_strategy
 from tfmask.train.optimizer import build_optimizer, compile_model
 from tfmask.config import DataConfig, Experiment
 from tfmask.model.encoder import BertEncoder
@@ -61,9 +64,29 @@ def training_lines(experiment: Experiment) -> tf.data.Dataset:
         lines = pretraining_data.tfds_lines(d.tfds, d.tfds_text_key, d.tfds_data_dir)
     else:
         lines = tf.data.TextLineDataset(pretraining_data.expand_globs(d.corpus))
+    if d.skip_bad_lines:
+        lines = pretraining_data.good_lines(lines)
     if d.holdout_active:
         lines = lines.filter(pretraining_data.holdout_filter(d.eval_holdout, keep_heldout=False))
     return lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
+
+
+#: What `checkpoints.StopOnNonFiniteLoss` suggests when the loss is NaN or infinite.
+_NON_FINITE_ADVICE = ("Try a lower --learning-rate, a longer --warmup-steps, a smaller "
+                      "--set train.clipnorm=..., or no --mixed-precision, in a new --out (a "
+                      "run directory keeps its configuration).")
+
+
+def _require_text(experiment: Experiment) -> None:
+    """A training split with at least one line (the hold-out can take a tiny corpus's all)."""
+    for _ in training_lines(experiment).take(1):
+        return
+    d = experiment.data
+    source = f"--tfds {d.tfds} (feature {d.tfds_text_key!r})" if d.tfds else \
+        "--corpus " + " ".join(repr(p) for p in d.corpus)
+    held = (f"; --eval-holdout {d.eval_holdout} holds lines out for evaluation, "
+            "--eval-holdout 0 or an --eval-corpus keeps them all") if d.holdout_active else ""
+    raise ValueError(f"{source}: no line of text left to train on{held}")
 
 
 def prepare_vocabulary(experiment: Experiment, run_dir: str) -> tokenization.WordPieceTokenizer:
@@ -75,11 +98,14 @@ def prepare_vocabulary(experiment: Experiment, run_dir: str) -> tokenization.Wor
     elif experiment.tokenizer.vocab:
         vocab = tokenization.load_vocabulary(experiment.tokenizer.vocab)
     else:
+        _require_text(experiment)
         print(f"Learning a {experiment.tokenizer.vocabulary_size}-token WordPiece vocabulary "
               "from the corpus...", flush=True)
         vocab = tokenization.learn_vocabulary(
             training_lines(experiment), experiment.tokenizer.vocabulary_size, lower)
     if not os.path.exists(path):
+        if experiment.tokenizer.vocab:
+            _require_text(experiment)
         runs.write_vocabulary(run_dir, vocab)
     return tokenization.WordPieceTokenizer(vocab, lower_case=lower)
 
@@ -100,10 +126,14 @@ def eval_dataset(experiment: Experiment, tokenizer) -> tuple[tf.data.Dataset | N
     ds = ds.take(experiment.train.eval_steps).cache()
     count = sum(1 for _ in ds)
     if count == 0:
+        d = experiment.data
+        corpus = f"--tfds {d.tfds}" if d.tfds else "--corpus " + " ".join(map(repr, d.corpus))
+        source = ("--eval-corpus " + " ".join(map(repr, d.eval_corpus)) if d.eval_corpus
+                  else f"--eval-holdout {d.eval_holdout} of {corpus}")
         raise ValueError(
-            "the evaluation text yields no sequence (empty --eval-corpus, or no line held "
-            "out); give a larger --eval-corpus or --eval-holdout, or --eval-holdout 0 to "
-            "train without evaluation")
+            f"{source}: the evaluation text yields no sequence (no line of text, or no line "
+            "held out); give a larger --eval-corpus or --eval-holdout, or --eval-holdout 0 "
+            "to train without evaluation")
     return ds.repeat(), count
 
 
@@ -116,7 +146,8 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
       run_dir: output directory. If it holds a run with the same configuration, training
         resumes from its last checkpoint (a finished run: nothing is trained, its last
         record is returned); a different configuration is an error.
-      strategy: a `tf.distribute.Strategy`; default chosen by `train.strategy`.
+      strategy: a `tf.distribute.Strategy`; default chosen by `train.strategy` (before
+        anything else: a multi-worker strategy must precede every other TensorFlow op).
       verbose: progress (`callbacks.progress_callbacks`): None (default), a live progress bar
         on a terminal and otherwise (log file, CI, notebook) a line every 30 s or 10% of the
         run, with one at every checkpoint; 0 silent; 1 the bar; 2 the lines; or a
@@ -126,39 +157,69 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
       The last `history.json` record plus `run_dir`.
     """
     experiment.validate()  # before anything is written: a mistake leaves no trace
+    # So is a bad line of the corpus: read once in plain Python, not deep in tf.data (with
+    # --skip-bad-lines such lines are counted, and the pipelines leave them out).
+    text_files.check_corpus(experiment.data)
+    strategy = strategy or distribute.choose_strategy(experiment.train.strategy)
+    with distribute.worker_directory(strategy, run_dir) as out:
+        summary = _pretrain(experiment, run_dir, out, strategy, verbose)
+    summary["run_dir"] = run_dir
+    return summary
+
+
+def _complete(experiment: Experiment, vocabulary_size: int) -> None:
+    """Fills in what follows from the vocabulary: its size, the encoder, the learning rate."""
     t = experiment.train
-    os.makedirs(run_dir, exist_ok=True)
-    resolve_corpus(experiment, run_dir)
-    tokenizer = prepare_vocabulary(experiment, run_dir)
-    experiment.tokenizer.vocabulary_size = tokenizer.vocabulary_size
+    experiment.tokenizer.vocabulary_size = vocabulary_size
     if t.learning_rate is None:
         t.learning_rate = presets.default_learning_rate(t.preset)
     experiment.encoder = presets.encoder_config(
-        t.preset, tokenizer.vocabulary_size,
+        t.preset, vocabulary_size,
         max_sequence_length=max(512, experiment.data.max_sequence_length),
         dropout=experiment.encoder.dropout)
 
-    runs.claim_run_dir(experiment, run_dir)
-    if runs.is_finished(run_dir, "pretrain"):
-        print(f"{run_dir} is a finished run (encoder.keras and masked_lm.keras are there): "
-              "nothing left to train. Choose a new --out to train again.", flush=True)
-        with open(os.path.join(run_dir, "history.json")) as fh:
-            return _finish(run_dir, json.load(fh))
+
+def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose) -> dict:
+    """`pretrain` on one worker, which writes into `out` (`run_dir` on the chief)."""
+    t = experiment.train
+    os.makedirs(out, exist_ok=True)
+    resolve_corpus(experiment, out)  # each worker writes the same embedded corpus for itself
+    backup_dir = os.path.join(out, "checkpoints")
+
+    def prepare() -> dict:  # on the chief
+        tokenizer = prepare_vocabulary(experiment, out)
+        _complete(experiment, tokenizer.vocabulary_size)
+        runs.claim_run_dir(experiment, out)
+        last = None
+        if runs.is_finished(out, "pretrain"):
+            print(f"{run_dir} is a finished run (encoder.keras and masked_lm.keras are there): "
+                  "nothing left to train. Choose a new --out to train again.", flush=True)
+            last = _finish(out, runs.read_json(os.path.join(out, "history.json")))
+        return {"vocab": tokenizer.vocab, "start_epoch": resumed_epoch(backup_dir),
+                "finished": last}
+
+    prepared = distribute.chief_first(strategy, prepare)
+    if prepared["finished"] is not None:
+        return prepared["finished"]
+    tokenizer = tokenization.WordPieceTokenizer(prepared["vocab"],
+                                                lower_case=experiment.tokenizer.lower_case)
+    _complete(experiment, tokenizer.vocabulary_size)
 
     keras.utils.set_random_seed(t.seed)
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
     if t.mixed_precision:
         keras.mixed_precision.set_global_policy(t.mixed_precision)
-    strategy = strategy or choose_strategy(t.strategy)
     quiet_unused_pooler_warning()
 
-    backup_dir = os.path.join(run_dir, "checkpoints")
-    start_step = resumed_epoch(backup_dir) * t.save_every
+    start_step = prepared["start_epoch"] * t.save_every
     if start_step:
         print(f"Resuming {run_dir} from step {start_step} of {t.steps}.", flush=True)
-    train_ds = pretraining_data.pretraining_dataset(**dataset_kwargs(experiment, tokenizer),
-                                                    training=True, start_step=start_step)
+    runs.record_environment(out, start_step=start_step)
+    train_ds = distribute.distribute_training_data(
+        strategy, lambda input_context: pretraining_data.pretraining_dataset(
+            **dataset_kwargs(experiment, tokenizer), training=True, start_step=start_step,
+            input_context=input_context))
     eval_ds, eval_batches = eval_dataset(experiment, tokenizer)
 
     with strategy.scope():
@@ -167,18 +228,22 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
         optimizer = build_optimizer(
             t.learning_rate, t.steps, t.warmup_steps, t.weight_decay, t.clipnorm,
             t.adam_epsilon)
-        compile_model(model, optimizer, "masked_accuracy", t.jit_compile, t.steps_per_execution)
+        compile_model(model, optimizer, "masked_accuracy",
+                      t.jit_compile or distribute.needs_static_shapes(strategy),
+                      t.steps_per_execution)
+    distribute.enable_multi_worker_fit(model, strategy)
 
     # The history row of an interval is written before the checkpoint that marks the
     # interval done: a kill between the two then only repeats the interval, never loses a row.
     callbacks = [
-        HistoryRecorder(run_dir, t.save_every,
+        HistoryRecorder(out, t.save_every,
                                  t.batch_size * experiment.data.max_sequence_length,
                                  start_step=start_step),
-        keras.callbacks.BackupAndRestore(backup_dir, save_freq="epoch",
-                                         delete_checkpoint=False),
-        keras.callbacks.TensorBoard(os.path.join(run_dir, "tensorboard")),
+        checkpoints.Checkpoints(backup_dir, save_freq="epoch", delete_checkpoint=False),
+        distribute.SyncFromChief(strategy),  # right after the restore
+        keras.callbacks.TensorBoard(os.path.join(out, "tensorboard")),
         ReseedDropout(),
+        checkpoints.StopOnNonFiniteLoss(t.save_every, _NON_FINITE_ADVICE),
     ]
     tokens_per_step = t.batch_size * experiment.data.max_sequence_length
     verbose, progress = progress_callbacks(verbose, steps_per_epoch=t.save_every,
@@ -189,11 +254,15 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
               validation_data=eval_ds, validation_steps=eval_batches or None,
               callbacks=callbacks, verbose=verbose, shuffle=False)
 
-    # Both files present mark the run finished (`runs.FINAL_FILES`); a kill before then
-    # resumes at the last checkpoint, which trains nothing and writes them again.
-    runs.save_model(encoder, os.path.join(run_dir, "encoder.keras"))
-    runs.save_model(model, os.path.join(run_dir, "masked_lm.keras"))
-    return _finish(run_dir, callbacks[0].records)
+    def save() -> dict:  # the chief's models (the other workers' folders are thrown away)
+        # Both files present mark the run finished (`runs.FINAL_FILES`); a kill before then
+        # resumes at the last checkpoint, which trains nothing and writes them again.
+        runs.save_model(encoder, os.path.join(out, "encoder.keras"))
+        runs.save_model(model, os.path.join(out, "masked_lm.keras"))
+        return _finish(out, callbacks[0].records)
+
+    # Every worker returns once the chief has written them (a next command may read them).
+    return distribute.chief_first(strategy, save)
 
 
 def _finish(run_dir: str, records: list[dict]) -> dict:
