@@ -8,8 +8,14 @@
 --mode epoch: the batches once at --dropout with the fine-tuning schedule (10% warm-up, linear
   decay over the batches), then scores --valid (first sub-word per word, 128 pieces); writes
   the initial classifier first and {"f1", "precision", "recall", "train_seconds"}.
-Both: torch AdamW (weight decay 0.01, none on LayerNorm/bias, eps 1e-6), global-norm clip
-1.0, fp32. Imports no TensorFlow.
+--mode serve (finetune_speed.py): NER or sentiment (--task), the checkpoint's own dropout and
+  attention implementation, fp32 or `torch.autocast("cpu", bfloat16)` (--autocast bf16); the
+  fine-tuning schedule over the saved batches; then answers one JSON line per command read
+  from stdin: `train FIRST END` (the steps on batches FIRST..END-1: seconds, per-step
+  seconds), `eval` (the valid metric), `quit` (peak RSS); so that the caller can interleave
+  its windows with other sides'.
+All: torch AdamW (weight decay 0.01, none on LayerNorm/bias, eps 1e-6), global-norm clip
+1.0, fp32 unless --autocast. Imports no TensorFlow.
 """
 
 from __future__ import annotations
@@ -44,10 +50,18 @@ def epoch(args, model, batches, step, optimizer, transformers, torch, np) -> dic
     tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
     valid = readers.read_conll(args.valid)
     labels = [str(t) for t in np.load(args.batches)["labels"]]
+    predicted = _ner_predictions(model, tokenizer, valid, labels, torch)
+    scores = metrics.entity_scores([s.tags for s in valid], predicted)
+    return {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
+            "train_seconds": seconds}
+
+
+def _ner_predictions(model, tokenizer, sentences, labels, torch) -> list[list[str]]:
+    """First sub-word's label of each word, 128 pieces (later words: "O")."""
     predicted = []
     with torch.no_grad():
-        for first in range(0, len(valid), 64):
-            chunk = valid[first:first + 64]
+        for first in range(0, len(sentences), 64):
+            chunk = sentences[first:first + 64]
             enc = tokenizer([s.words for s in chunk], is_split_into_words=True, truncation=True,
                             max_length=128, padding=True, return_tensors="pt")
             best = model(input_ids=enc["input_ids"],
@@ -59,21 +73,125 @@ def epoch(args, model, batches, step, optimizer, transformers, torch, np) -> dic
                         tags[word] = labels[best[j, position]]
                     previous = word
                 predicted.append(tags)
-    scores = metrics.entity_scores([s.tags for s in valid], predicted)
-    return {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
-            "train_seconds": seconds}
+    return predicted
+
+
+def serve(args) -> None:
+    """Loads the model and the batches, then answers commands from stdin (module docstring)."""
+    import contextlib
+    import resource
+    import sys
+
+    import numpy as np
+    import torch
+    import transformers
+
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from tfmask.text import readers  # pure Python: no TensorFlow import
+    from tfmask.train import metrics
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    z = np.load(args.batches)
+    labels = [str(t) for t in z["labels"]]
+    head = (transformers.BertForTokenClassification if args.task == "ner"
+            else transformers.BertForSequenceClassification)
+    model = head.from_pretrained(args.model, num_labels=len(labels))
+    batches = []
+    for i in range(int(z["count"])):
+        y = z[f"y{i}"].astype("int64")
+        if args.task == "ner":
+            y[z[f"w{i}"] == 0] = -100  # HF's ignore index where tfmask's weight is 0
+        batches.append((torch.tensor(z[f"ids{i}"].astype("int64")),
+                        torch.tensor(z[f"mask{i}"].astype("int64")), torch.tensor(y)))
+    no_decay = ("bias", "LayerNorm.weight")
+    named = list(model.named_parameters())
+    optimizer = torch.optim.AdamW(
+        [{"params": [p for n, p in named if not any(k in n for k in no_decay)],
+          "weight_decay": 0.01},
+         {"params": [p for n, p in named if any(k in n for k in no_decay)],
+          "weight_decay": 0.0}], lr=args.learning_rate, eps=1e-6)
+    schedule = transformers.get_linear_schedule_with_warmup(
+        optimizer, max(1, len(batches) // 10), len(batches))
+
+    def autocast():
+        return (torch.autocast("cpu", dtype=torch.bfloat16) if args.autocast == "bf16"
+                else contextlib.nullcontext())
+
+    def step(ids, mask, y) -> None:
+        with autocast():
+            loss = model(input_ids=ids, attention_mask=mask, labels=y).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        schedule.step()
+        optimizer.zero_grad()
+
+    def evaluate() -> dict:
+        model.eval()
+        tokenizer = transformers.AutoTokenizer.from_pretrained(args.model)
+        with autocast():
+            if args.task == "ner":
+                valid = readers.read_conll(args.valid)[:args.valid_examples or None]
+                scores = metrics.entity_scores([s.tags for s in valid],
+                                               _ner_predictions(model, tokenizer, valid,
+                                                                labels, torch))
+                result = {"f1": scores["f1"], "examples": len(valid)}
+            else:
+                texts = [str(t) for t in z["valid_texts"]]
+                gold = z["valid_labels"]
+                predicted = []
+                with torch.no_grad():
+                    for first in range(0, len(texts), 64):
+                        enc = tokenizer(texts[first:first + 64], truncation=True,
+                                        max_length=args.seq_len, padding=True,
+                                        return_tensors="pt")
+                        predicted += model(**enc).logits.argmax(-1).tolist()
+                result = {"accuracy": float(np.mean(np.array(predicted) == gold)),
+                          "examples": len(texts)}
+        model.train()
+        return result
+
+    model.train()
+    print(json.dumps({"ready": True, "torch": torch.__version__,
+                      "transformers": transformers.__version__,
+                      "attention": model.config._attn_implementation}), flush=True)
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "train":
+            times = []
+            start = time.perf_counter()
+            for batch in batches[int(command[1]):int(command[2])]:
+                t0 = time.perf_counter()
+                step(*batch)
+                times.append(time.perf_counter() - t0)
+            reply = {"seconds": time.perf_counter() - start, "step_seconds": times}
+        elif command[0] == "eval":
+            reply = evaluate()
+        else:
+            reply = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        print(json.dumps(reply), flush=True)
+        if command[0] == "quit":
+            return
 
 
 def main() -> None:
     p = argparse.ArgumentParser()
     for name in ("--model", "--batches", "--out"):
         p.add_argument(name, required=True)
-    p.add_argument("--mode", choices=["time", "parity", "epoch"], required=True)
+    p.add_argument("--mode", choices=["time", "parity", "epoch", "serve"], required=True)
+    p.add_argument("--task", choices=["ner", "sentiment"], default="ner", help="serve mode")
+    p.add_argument("--autocast", choices=["none", "bf16"], default="none", help="serve mode")
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="serve mode")
+    p.add_argument("--seq-len", type=int, default=64, help="serve mode: sentiment's pieces")
+    p.add_argument("--valid-examples", type=int, default=0, help="serve mode: 0 = all")
     p.add_argument("--dropout", type=float, default=0.0, help="epoch mode")
     p.add_argument("--valid", help="epoch mode: CoNLL file to score")
     p.add_argument("--windows", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
+    if args.mode == "serve":
+        return serve(args)
 
     import numpy as np
     import torch

@@ -92,18 +92,18 @@ import tensorflow as tf
 tf.get_logger().setLevel("ERROR")  # TensorFlow's Python INFO lines ("Assets written to ...")
 GPUS = tf.config.list_physical_devices("GPU")
 if os.path.exists("/dev/accel0") or "COLAB_TPU_ADDR" in os.environ:  # a Colab TPU runtime
-    ACCELERATOR, STRATEGY, MIXED_PRECISION = "tpu", "tpu", "mixed_bfloat16"
+    ACCELERATOR, STRATEGY, PRECISION = "tpu", "tpu", "mixed_bfloat16"
 elif GPUS:  # tfmask's "auto" strategy: MirroredStrategy over every visible GPU
     capability = tf.config.experimental.get_device_details(GPUS[0]).get(
         "compute_capability", (0, 0))
     # bfloat16 on Ampere and newer (A100, L4, H100); float16 with loss scaling on T4 and V100
-    MIXED_PRECISION = ("mixed_bfloat16" if capability >= (8, 0)
-                       else "mixed_float16" if capability >= (7, 0) else None)
+    PRECISION = ("mixed_bfloat16" if capability >= (8, 0)
+                 else "mixed_float16" if capability >= (7, 0) else "float32")
     ACCELERATOR, STRATEGY = "gpu", "auto"
 else:  # one CPU device, float32
-    ACCELERATOR, STRATEGY, MIXED_PRECISION = "cpu", "auto", None
+    ACCELERATOR, STRATEGY, PRECISION = "cpu", "auto", "float32"
 print(f"accelerator: {ACCELERATOR} ({len(GPUS)} GPU), strategy: {STRATEGY}, "
-      f"precision: {MIXED_PRECISION or 'float32'}")"""
+      f"precision: {PRECISION}")"""
 
 TENSORBOARD_TEXT = """\
 TensorBoard reads the run's `tensorboard/` logs (the same curves, and more, live while a run
@@ -233,7 +233,7 @@ experiment = Experiment(
                     eval_holdout=EVAL_HOLDOUT),
     train=TrainConfig(preset=PRESET, batch_size=BATCH_SIZE, steps=STEPS,
                       save_every=SAVE_EVERY, eval_steps=EVAL_STEPS, strategy=STRATEGY,
-                      mixed_precision=MIXED_PRECISION))
+                      precision=PRECISION))
 experiment.validate()
 summary = pretrain(experiment, RUN, verbose=1)
 summary"""),
@@ -340,7 +340,7 @@ experiment = FinetuneExperiment(
     data=FinetuneDataConfig(train=TRAIN, valid=VALID, tfds=TFDS, max_sequence_length=SEQ_LEN),
     train=FinetuneTrainConfig(init=INIT, epochs=EPOCHS, batch_size=BATCH_SIZE,
                               learning_rate=LEARNING_RATE, strategy=STRATEGY,
-                              mixed_precision=MIXED_PRECISION))
+                              precision=PRECISION))
 experiment.validate()
 best = finetune(experiment, RUN, verbose=1)"""),
     ("markdown", "## Entity F1, per type\n\nAt the best epoch, on the validation data."),
@@ -455,7 +455,7 @@ experiment = FinetuneExperiment(
     data=FinetuneDataConfig(train=TRAIN, valid=VALID, tfds=TFDS, max_sequence_length=SEQ_LEN),
     train=FinetuneTrainConfig(init=INIT, epochs=EPOCHS,
                               batch_size=BATCH_SIZE, learning_rate=LEARNING_RATE,
-                              strategy=STRATEGY, mixed_precision=MIXED_PRECISION))
+                              strategy=STRATEGY, precision=PRECISION))
 experiment.validate()
 best = finetune(experiment, RUN, verbose=1)"""),
     ("markdown", "## Confusion matrix\n\nAt the best epoch; rows are the true labels."),

@@ -27,6 +27,24 @@ def shared_data():
     return os.path.abspath(SHARED_DATA)
 
 
+# --- Parallel runs (pytest-xdist: `pytest -n 2 --dist loadgroup`, as CI and the README run) --
+
+#: The session's shared runs (the fixtures below).
+SHARED_RUNS = {"pretraining_run", "ner_run", "sentiment_run", "pair_run", "fill_mask_run",
+               "exported"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test that uses a shared run goes to the one worker that builds the runs, so they
+    are built once however many workers there are; every other test stays with the rest of
+    its file, so module-scoped fixtures are built once too. Without xdist this changes
+    nothing."""
+    for item in items:
+        uses_runs = SHARED_RUNS & set(getattr(item, "fixturenames", ()))
+        group = "shared_runs" if uses_runs else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 # --- Shared runs, made once per session (one tiny end-to-end fixture, not one per test) ----
 
 @pytest.fixture(scope="session")

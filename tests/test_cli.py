@@ -228,7 +228,10 @@ def files(tmp_path_factory):
 #: (arguments, what the one-line error says); {conll} etc. are `files`, {out} a new folder.
 ARGUMENT_ERRORS = [
     (["finetune", "ner", "--epochs", "x"], "argument --epochs: invalid int value: 'x'"),
-    (["pretrain", "--masking", "spam"], "argument --masking: invalid choice: 'spam'"),
+    (["pretrain", "--masking", "spam"], "--masking must be one of random, whole_word, span"),
+    (["pretrain", "--masking", "span:0.5,random"], "each part of a mixture is NAME:WEIGHT"),
+    (["pretrain", "--masking", "span:0,random:1"], "with a weight > 0"),
+    (["pretrain", "--final-selection-rate", "0"], "--final-selection-rate must be in (0, 1]"),
     (["pretrain"], "the following arguments are required: --out"),
     (["pretrain", "--batch-size", "0"], "--batch-size must be >= 1, got 0"),
     (["pretrain", "--steps", "-1"], "--steps must be >= 1, got -1"),
@@ -247,7 +250,7 @@ ARGUMENT_ERRORS = [
      "give --corpus or --tfds, not both"),
     (["pretrain", "--tfds", "wikipedia"], "--tfds expects NAME:SPLIT"),
     (["pretrain", "--set", "masking.strategy=spam"],
-     "--masking must be one of random, whole_word, span; got 'spam'"),
+     "--masking must be one of random, whole_word, span"),
     (["pretrain", "--set", "train.clipnorm=0"], "train.clipnorm must be > 0, got 0.0"),
     (["pretrain", "--vocab", "{missing}"], "--vocab {missing}: no such file"),
     (["pretrain", "--corpus", "{missing}/*.txt"], "matches no file"),
@@ -272,6 +275,13 @@ ARGUMENT_ERRORS = [
      "import run?)"),
     (["finetune", "ner", "--init", "{short}", "--seq-len", "128"],
      "--seq-len 128 exceeds the encoder's 64 positions"),
+    (["pretrain", "--init", "{missing}"], "--init {missing}: no such run directory"),
+    (["pretrain", "--init", "{short}"], "--seq-len 128 exceeds the encoder's 64 positions"),
+    (["pretrain", "--init", "{short}", "--vocab-size", "500"],
+     "--vocab-size conflicts with --init {short}: a continued run keeps the vocabulary"),
+    (["pretrain", "--init", "{short}", "--preset", "bert_mini"], "--preset conflicts with"),
+    (["pretrain", "--init", "{short}", "--seq-len", "64", "--set", "tokenizer.vocab={conll}"],
+     "--vocab conflicts with --init {short}"),
     (["evaluate", "{missing}", "--data", "{conll}"], "{missing}: no such run directory"),
     (["evaluate", "{not_a_run}", "--data", "{conll}"], "no model.keras"),
     (["export", "{missing}", "--name", "x"], "{missing}: no such run directory"),
@@ -348,7 +358,7 @@ def _commands(usage: str) -> list[str]:
 def test_every_command_has_a_description_and_shows_each_default_once(capsys):
     top = _help([], capsys)
     commands = [[c] for c in _commands(top)]
-    assert len(commands) == 8
+    assert len(commands) == 9
     seen = []
     while commands:
         argv = commands.pop()

@@ -24,16 +24,19 @@ def _non_default_experiment() -> Experiment:
                               num_segments=3, activation="gelu_approximate"),
         tokenizer=TokenizerConfig(vocab="/tmp/vocab.txt", vocabulary_size=5000,
                                   lower_case=False),
-        masking=MaskingConfig(strategy="whole_word", selection_rate=0.2, max_predictions=7,
+        masking=MaskingConfig(strategy="whole_word", selection_rate=0.2, final_selection_rate=0.1,
+                              gazetteer="g.txt", entity_priority=1.0, entity_max_words=4,
+                              entity_min_count=3, keyword_strength=2.0, pmi_max_ngrams=50,
+                              pmi_min_count=2, max_predictions=7,
                               mask_token_rate=0.7, random_token_rate=0.2),
         data=DataConfig(corpus=["a/*.txt", "b.txt"], eval_corpus=["c.txt"], eval_holdout=0.0,
                         tfds="wikipedia/20230601.en:train", tfds_text_key="body",
                         tfds_data_dir="/tmp/tfds", max_sequence_length=64,
                         packing="one_line", shuffle_buffer=10, skip_bad_lines=True),
-        train=TrainConfig(preset="bert_mini", batch_size=8, steps=10, save_every=5,
+        train=TrainConfig(preset="bert_mini", init="/tmp/minilm", batch_size=8, steps=10, save_every=5,
                           eval_steps=2, learning_rate=5e-4, warmup_steps=3, weight_decay=0.0,
                           clipnorm=0.5, adam_epsilon=1e-8, seed=7, strategy="mirrored",
-                          mixed_precision="mixed_float16", jit_compile=True,
+                          precision="mixed_float16", jit_compile=True,
                           steps_per_execution=4, deterministic=True),
     )
 
@@ -107,7 +110,7 @@ def test_encoder_config_names_are_bert_encoder_arguments():
     ("train.jit_compile=Yes", "train", "jit_compile", True),
     ("tokenizer.lower_case=false", "tokenizer", "lower_case", False),
     ("tokenizer.lower_case=0", "tokenizer", "lower_case", False),
-    ("train.mixed_precision=mixed_bfloat16", "train", "mixed_precision", "mixed_bfloat16"),
+    ("train.precision=mixed_bfloat16", "train", "precision", "mixed_bfloat16"),
     ("data.tfds=wikipedia/20230601.en:train", "data", "tfds", "wikipedia/20230601.en:train"),
     ("masking.strategy=whole_word", "masking", "strategy", "whole_word"),
     ("data.corpus=a.txt,b/*.txt", "data", "corpus", ["a.txt", "b/*.txt"]),
@@ -122,7 +125,7 @@ def test_apply_overrides_types(item, section, field, expected):
 
 
 @pytest.mark.parametrize("item, section, field", [
-    ("train.mixed_precision=none", "train", "mixed_precision"),
+    ("train.learning_rate=none", "train", "learning_rate"),
     ("tokenizer.vocab=None", "tokenizer", "vocab"),
     ("data.tfds=null", "data", "tfds"),
 ])
@@ -205,7 +208,8 @@ def test_defaults_and_recipes_validate():
      "train.steps_per_execution must be >= 1, got 0"),  # no flag: named as --set spells it
     (lambda e: setattr(e.train, "adam_epsilon", 0.0), "train.adam_epsilon must be > 0"),
     (lambda e: setattr(e.train, "strategy", "gpu"), "--strategy must be one of auto, default"),
-    (lambda e: setattr(e.train, "mixed_precision", "fp16"), "--mixed-precision must be one of"),
+    (lambda e: setattr(e.train, "precision", "fp16"),
+     "--precision must be one of auto, float32, mixed_bfloat16, mixed_float16; got 'fp16'"),
     (lambda e: setattr(e.train, "preset", "bert_huge"), "--preset must be one of bert_tiny"),
     (lambda e: setattr(e.data, "packing", "tight"), "--packing must be one of full_sentences"),
     (lambda e: setattr(e.masking, "random_token_rate", -0.1),
@@ -300,3 +304,55 @@ def test_validation_names_are_the_ones_the_pipelines_use():
 
     assert config.TRUNCATIONS == packing.TRUNCATIONS
     assert set(config.MASKING_STRATEGIES) == set(masking.STRATEGIES)
+
+
+# ----------------------------------------------------------------------------------------------
+# --precision: the old field name still loads; what `auto` resolves to
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("old, new", [(None, "float32"), ("mixed_bfloat16", "mixed_bfloat16"),
+                                      ("mixed_float16", "mixed_float16")])
+def test_config_json_with_the_old_mixed_precision_field_loads(old, new):
+    for kind in (Experiment, FinetuneExperiment):
+        d = kind().to_dict()
+        del d["train"]["precision"]
+        d["train"]["mixed_precision"] = old  # a config.json written before the rename
+        loaded = kind.from_dict(d)
+        assert loaded.train.precision == new
+        assert "mixed_precision" not in loaded.to_dict()["train"]
+
+
+_AMX = "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
+_AVX512_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 avx512_fp16\n"
+_AVX2 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
+
+
+@pytest.mark.parametrize("requested, device, cpuinfo, capability, expected", [
+    ("auto", "tpu", "", None, "mixed_bfloat16"),
+    ("auto", "gpu", "", (9, 0), "mixed_bfloat16"),  # H100
+    ("auto", "gpu", "", (8, 0), "mixed_bfloat16"),  # A100
+    ("auto", "gpu", "", (7, 5), "mixed_float16"),  # T4: no fast bfloat16
+    ("auto", "gpu", "", (6, 0), "mixed_float16"),  # P100
+    ("auto", "cpu", _AMX, None, "mixed_bfloat16"),
+    ("auto", "cpu", _AVX512_BF16, None, "float32"),  # bf16 without AMX: slower here
+    ("auto", "cpu", _AVX2, None, "float32"),
+    ("auto", "cpu", "", None, "float32"),  # no /proc/cpuinfo (macOS)
+    ("float32", "tpu", "", None, "float32"),  # an explicit choice stands
+    ("mixed_bfloat16", "cpu", _AVX2, None, "mixed_bfloat16"),
+    ("mixed_float16", "gpu", "", (9, 0), "mixed_float16"),
+])
+def test_auto_precision_resolves_by_device(requested, device, cpuinfo, capability, expected):
+    from tfmask.train import precision
+
+    policy, why = precision.resolve(requested, device, precision.cpu_flags(cpuinfo), capability)
+    assert policy == expected
+    assert why.startswith("auto: " if requested == "auto" else "as asked")
+
+
+def test_cpu_flags_reads_the_first_processor_and_arm_features():
+    from tfmask.train import precision
+
+    assert precision.cpu_flags(_AMX + "processor\t: 1\nflags\t\t: fpu\n") == {
+        "fpu", "sse2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_int8"}
+    assert precision.cpu_flags("processor : 0\nFeatures : fp asimd bf16\n") == {
+        "fp", "asimd", "bf16"}
+    assert precision.cpu_flags("model name : x\n") == frozenset()

@@ -417,3 +417,22 @@ def test_pipeline_steps_agree_eagerly_and_in_tf_data(tokenizer):
             special_ids=tokenizer.special_ids),
         features, unbatched=None)
     assert np.asarray(masked["mask_weights"]).sum() > 0
+
+
+def test_selection_rate_schedule_follows_the_step(tokenizer, corpus):
+    """`final_selection_rate`: the pipeline masks step S at the rate of progress S / total,
+    and a resumed run (start_step) at the rate of its own steps."""
+    def rate(start_step):
+        ds = pretraining_data.pretraining_dataset(
+            tokenizer, DataConfig(corpus=list(corpus[0]), max_sequence_length=L,
+                                  shuffle_buffer=100, eval_holdout=0.0),
+            MaskingConfig(selection_rate=0.5, final_selection_rate=0.1, max_predictions=L),
+            batch_size=B, seed=0, training=True, start_step=start_step, total_steps=100)
+        selected = real_pieces = 0
+        for x, _, w in take(ds, 10):
+            selected += w.sum()
+            real_pieces += (x["padding_mask"].sum(axis=1) - 2).sum()
+        return selected / real_pieces
+
+    early, late = rate(0), rate(90)
+    assert 0.4 < early < 0.55 and 0.08 < late < 0.16, (early, late)

@@ -313,17 +313,38 @@ def test_per_batch_padding(xy_tokenizer):
     assert [b[0]["token_ids"].shape for b in got] == [(2, 9), (1, 3)]
 
 
-def test_length_buckets(xy_tokenizer):
+def test_length_buckets_give_one_static_shape_per_bucket(xy_tokenizer):
+    """A batch holds the windows of one bucket padded to the bucket's bound (5, 8, then the
+    sequence length 10), `batch_size` rows: a bucket's last batch is filled with rows of
+    weight 0. So there is one batch shape per bucket (XLA compiles once per bucket), and
+    every word is still labelled exactly once."""
     words, labels, _ = random_xy_sentences(7, num_sentences=60, max_words=6)
     ds = fd.ner_dataset(words, labels, xy_tokenizer, 10, 4, shuffle=True, seed=3,
-                        length_buckets=(5, 8))
-    total = 0
-    for x, y, w in batches(ds):
+                        length_buckets=(8, 5, 64))  # 64 > 10: the sequence length bounds
+    got, total = batches(ds), 0
+    for x, y, w in got:
         lengths = x["padding_mask"].sum(1)
-        assert len(set(np.digitize(lengths, [5, 8]))) == 1, lengths
-        assert x["token_ids"].shape[1] == lengths.max()
+        bound = x["token_ids"].shape[1]
+        low = {5: 0, 8: 5, 10: 8}[bound]  # the bucket below's bound
+        assert x["token_ids"].shape[0] == 4 and all(low < n <= bound for n in lengths if n)
+        assert np.all(w[x["padding_mask"] == 0] == 0) and np.all(y[x["padding_mask"] == 0] == 0)
         total += w.sum()
     assert total == sum(len(s) for s in words)
+    assert {b[0]["token_ids"].shape for b in got} == {(4, 5), (4, 8), (4, 10)}
+    # As many batches as each bucket needs, whatever the order (the training loop counts them
+    # once, unshuffled).
+    plain = np.concatenate([x["padding_mask"].sum(1) for x, _, _ in batches(
+        fd.ner_dataset(words, labels, xy_tokenizer, 10, 4))])
+    sizes = np.bincount(np.digitize(plain, [5, 8], right=True))
+    assert len(got) == sum(-(-n // 4) for n in sizes) == len(batches(fd.ner_dataset(
+        words, labels, xy_tokenizer, 10, 4, length_buckets=(5, 8))))
+
+    texts = ["a", "the cat", "the cat sat on the mat .", "a cat", "the mat"]
+    got = batches(fd.classification_dataset(texts, [0, 1, 1, 0, 1], tiny_tokenizer(), 16, 2,
+                                            length_buckets=(4,)))
+    # A bucket's batch leaves when it is full; the unfilled ones at the end.
+    assert [b[0]["token_ids"].shape for b in got] == [(2, 4), (2, 4), (2, 16)]
+    assert [b[2].tolist() for b in got] == [[1, 1], [1, 1], [1, 0]]
 
 
 def test_shuffle_seeded_and_new_every_epoch():

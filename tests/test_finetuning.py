@@ -250,8 +250,14 @@ def test_tiny_model_overfits_a_tiny_ner_set(tmp_path, capsys):
                     vocabulary_size=100)
     best = finetuning.finetune(e, str(tmp_path / "run"))  # verbose=None
     assert best["f1"] == 1.0
+    out = capsys.readouterr().out
+    assert "Precision: float32 (as asked)." in out.splitlines()
+    assert len(re.findall(r"^First training step after \d+\.\d s \(", out, re.M)) == 1
+    history = json.load(open(tmp_path / "run" / "history.json"))
+    assert [("first_step_seconds" in r) for r in history] == [True] + [False] * 7  # one fit
+    assert 0 < history[0]["first_step_seconds"] < history[0]["train_seconds"]
     # stdout is not a terminal here, so progress comes as lines: one at each epoch end.
-    lines = [line for line in capsys.readouterr().out.splitlines() if "done in" in line]
+    lines = [line for line in out.splitlines() if "done in" in line]
     assert [line.split("  loss")[0] for line in lines] == [
         f"epoch {i}/8  step 2/2" for i in range(1, 9)]  # 3 sentences, batches of 2
     number = r"\d+\.\d{4}"
@@ -260,23 +266,30 @@ def test_tiny_model_overfits_a_tiny_ner_set(tmp_path, capsys):
     assert [r["step"] for r in _train_steps(tmp_path / "run")] == list(range(1, 17))
 
 
-def test_finetune_from_an_imported_checkpoint(tmp_path):
-    """--init takes an `tfmask import` run: the classifier starts from the imported encoder."""
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_finetune_from_an_imported_checkpoint(tmp_path, precision):
+    """--init takes an `tfmask import` run: the classifier starts from the imported encoder,
+    and trains under --precision although the imported `.keras` file says float32."""
     t = google_bert_tensors(seed=4)
     source = write_hf_folder(tmp_path / "hf", hf_state_dict(t))
     import_checkpoint(source, str(tmp_path / "imported"))
     conll = tmp_path / "tiny.conll"
     conll.write_text(TINY_CONLL)
     e = finetune_experiment("ner", str(conll), str(conll), epochs=1, learning_rate=1e-6,
-                    init=str(tmp_path / "imported"))
+                    init=str(tmp_path / "imported"), precision=precision)
     e.data.max_sequence_length = 16
     finetuning.finetune(e, str(tmp_path / "run"), verbose=0)
+    assert keras.config.dtype_policy().name == "float32"  # the run's policy does not leak
     _, model, tokenizer = runs.load_finetuned(str(tmp_path / "run"))
+    assert model.encoder.dtype_policy.name == precision  # what it trained under
+    assert model.encoder.get_layer("transformer_layer_0").compute_dtype == (
+        "bfloat16" if precision == "mixed_bfloat16" else "float32")
     assert tokenizer.vocab == VOCAB
     embeddings = model.encoder.get_layer("token_embedding").embeddings.numpy()
     np.testing.assert_allclose(embeddings, t["bert/embeddings/word_embeddings"], atol=1e-4)
     config = json.load(open(tmp_path / "run" / "config.json"))
     assert config["encoder"]["hidden_dim"] == 8 and config["train"]["init"].endswith("imported")
+    assert config["train"]["precision"] == precision
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ inside functions included, so a rule holds for code paths no other test runs. Fa
                      standard library, tfmask.config and itself
     tfmask/serve     never imports tfmask.train
     tfmask/cli.py    the only module that reads sys.argv or the environment
-    config, presets  and the package itself load no TensorFlow
+    config, validation, presets  and the package itself load no TensorFlow
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "tfmask"
 
 SUBPACKAGES = ("text", "model", "train", "serve", "interop", "demo", "commands")
-TOP_LEVEL_MODULES = {"__init__", "__main__", "cli", "config", "presets", "runs"}
+TOP_LEVEL_MODULES = {"__init__", "__main__", "cli", "config", "presets", "runs", "validation"}
 MAX_LINES = 600
 #: Top-level distributions that load TensorFlow when imported.
 TENSORFLOW_FAMILY = ("tensorflow", "tensorflow_text", "tensorflow_datasets", "keras",
@@ -282,7 +282,7 @@ def _tensorflow_chain(name: str, seen: frozenset) -> list[str] | None:
 def test_config_presets_and_the_package_load_no_tensorflow():
     """`import tfmask` (and the configs the CLI reads first) must answer without TensorFlow."""
     bad = []
-    for name in ("tfmask.config", "tfmask.presets"):
+    for name in ("tfmask.config", "tfmask.validation", "tfmask.presets"):
         m = modules()[name]
         for line, imported in imports(m):  # functions included: no TensorFlow at all here
             if imported.split(".")[0] in TENSORFLOW_FAMILY:

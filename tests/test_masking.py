@@ -122,7 +122,12 @@ def test_only_selected_positions_change_and_specials_never_selected(features):
         np.testing.assert_array_equal(out[key], features[key].numpy())
 
 
-@pytest.mark.parametrize("strategy", sorted(masking.STRATEGIES))
+#: Strategies that need only `token_ids` and `word_ids` (the listed ones need the pipeline's
+#: tables: tests/test_masking_strategies.py).
+PLAIN = [s for s in sorted(masking.STRATEGIES) if s not in masking.LISTED_STRATEGIES]
+
+
+@pytest.mark.parametrize("strategy", PLAIN)
 def test_mlm_contract_layout(features, strategy):
     out = mask(features, strategy=strategy, max_predictions=20)
     original = features["token_ids"].numpy()
@@ -145,7 +150,7 @@ def test_mlm_contract_layout(features, strategy):
     assert used.sum() == selected_matrix(out).sum()
 
 
-GROUPED = [s for s in sorted(masking.STRATEGIES) if s != "random"]  # whole_word, span, ...
+GROUPED = [s for s in PLAIN if s != "random"]  # whole_word, span
 
 
 @pytest.mark.parametrize("strategy", GROUPED)
@@ -266,10 +271,74 @@ def test_max_predictions_longer_than_sequence_raises():
 
 
 def test_unknown_strategy_raises(features):
-    with pytest.raises(ValueError, match="strategy"):
+    with pytest.raises(ValueError, match="--masking must be one of random"):
         mask(features, strategy="bogus")
 
 
 def test_token_word_ids():
     word_ids = tf.constant([[-1, 0, 0, 1, -1, -1]])
     assert masking.token_word_ids(word_ids).numpy().tolist() == [[-1, 1, 2, 3, -1, -1]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixtures, the selection-rate schedule and selection priorities
+# ---------------------------------------------------------------------------------------------
+def splits_a_word(features, out):
+    """[B] bool: the row has a word with some but not all of its pieces selected."""
+    sel, word_ids = selected_matrix(out), features["word_ids"].numpy()
+    real = selectable(features)
+    # A word is split when some of its selectable pieces are selected and others are not.
+    flat = np.where(real, np.arange(len(sel))[:, None] * LENGTH + word_ids, -1)
+    chosen = np.bincount(flat[real & sel], minlength=sel.size)
+    pieces = np.bincount(flat[real], minlength=sel.size)
+    split_words = (chosen > 0) & (chosen < pieces)
+    return split_words.reshape(sel.shape).any(axis=1)
+
+
+def test_mixture_draws_a_strategy_per_sequence(features):
+    """`whole_word:0.3,random:0.7`: whole-word rows never split a word, so the share of rows
+    that do is 0.7 times that of pure token-level masking; the rate stays 15%."""
+    pure = splits_a_word(features, mask(features, strategy="random", max_predictions=40)).mean()
+    out = mask(features, strategy="whole_word:0.3,random:0.7", max_predictions=40)
+    mixed = splits_a_word(features, out).mean()
+    assert pure > 0.3  # the test has power: token-level masking often splits a word
+    assert abs(mixed - 0.7 * pure) < 0.04, (mixed, pure)
+    rate = selected_matrix(out).sum() / selectable(features).sum()
+    assert abs(rate - 0.15) < 0.005
+    # A one-part mixture is that strategy, mask for mask.
+    one = mask(features, strategy="span:1", max_predictions=40)
+    np.testing.assert_array_equal(one["token_ids"], mask(features, strategy="span",
+                                                         max_predictions=40)["token_ids"])
+
+
+@pytest.mark.parametrize("progress,expected", [(0.0, 0.4), (0.5, 0.275), (1.0, 0.15)])
+def test_selection_rate_schedule(features, progress, expected):
+    """0.4 -> 0.15 linearly over training: the measured rate at each point of progress."""
+    config = MaskingConfig(selection_rate=0.4, final_selection_rate=0.15, max_predictions=LENGTH)
+    assert abs(float(masking.scheduled_rate(config, progress)) - expected) < 1e-6
+    out = masking.apply_masking(features, tf.constant((3, 4)), config,
+                                vocabulary_size=VOCAB_SIZE, mask_token_id=MASK,
+                                special_ids=SPECIAL, progress=tf.constant(progress))
+    rate = selected_matrix({k: v.numpy() for k, v in out.items()}).sum() / \
+        selectable(features).sum()
+    assert abs(rate - expected) < 0.005
+
+
+def test_priority_sets_selection_odds():
+    """Words of priority log(4) are chosen 4 times as often as words of priority 0: one word
+    of 64 per sequence, half of them preferred, so 4*32 / (4*32 + 32) = 80% of choices."""
+    rows, length = 4000, 66
+    token_ids = np.full([rows, length], 50, np.int32)
+    token_ids[:, 0], token_ids[:, -1] = CLS, SEP
+    word_ids = np.concatenate([[-1], np.arange(64), [-1]]).astype(np.int32)
+    word_ids = np.tile(word_ids, [rows, 1])
+    preferred = np.zeros([rows, length], bool)
+    preferred[:, 1:65:2] = True
+    priority = np.where(preferred, np.log(4.0), 0.0).astype(np.float32)
+    out = masking.mask_tokens(token_ids, word_ids, tf.constant((5, 6)), vocabulary_size=100,
+                              mask_token_id=MASK, special_ids=SPECIAL, selection_rate=1 / 64,
+                              max_predictions=4, priority=tf.constant(priority))
+    weights, positions = out["mask_weights"].numpy(), out["mask_positions"].numpy()
+    assert np.all(weights.sum(axis=1) == 1)
+    share = preferred[np.arange(rows), positions[:, 0]].mean()
+    assert abs(share - 0.8) < 0.025, share

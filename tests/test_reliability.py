@@ -373,7 +373,8 @@ def _finetune_args(init, data_dir, out):
 def _without_timing(path):
     records = json.load(open(path))
     if isinstance(records, list):
-        return [{k: v for k, v in r.items() if k != "train_seconds"} for r in records]
+        return [{k: v for k, v in r.items() if k not in ("train_seconds", "first_step_seconds")}
+                for r in records]
     return records
 
 

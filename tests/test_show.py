@@ -89,6 +89,7 @@ def test_show_a_ner_run_fine_tuned_from_an_import(import_run, data_dir, tmp_path
     e.data.max_sequence_length = 16  # the synthetic checkpoint's positions
     run = str(tmp_path / "ner")
     finetuning.finetune(e, run, verbose=0)
+    capsys.readouterr()  # what fine-tuning printed (its precision, its first step)
     best = runs.read_run_json(run, "metrics.json")
     rows = _rows(_show(capsys, run))
     assert rows["from"] == f"{init} (import run of {source}, huggingface)"

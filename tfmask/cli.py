@@ -22,7 +22,8 @@ import sys
 import tempfile
 
 import tfmask
-from tfmask.commands import CliError, checkpoint, finetune, pretrain, serving, show, weights
+from tfmask.commands import (CliError, checkpoint, finetune, pretrain, serving, show, study,
+                             weights)
 # The experiments a command line asks for, for Python callers and tests.
 from tfmask.commands.finetune import finetune_experiment  # noqa: F401
 from tfmask.commands.pretrain import pretrain_experiment  # noqa: F401
@@ -39,9 +40,10 @@ class _Parser(argparse.ArgumentParser):
 #: command -> (add_parser, check: arguments in, what `run` needs out, no TensorFlow; run),
 #: in the order `tfmask --help` lists them.
 _COMMANDS = {**pretrain.COMMANDS, **checkpoint.COMMANDS, **finetune.COMMANDS,
-             **serving.COMMANDS, **weights.COMMANDS, **show.COMMANDS}
-#: Commands that read JSON files only: they never load TensorFlow.
-_WITHOUT_TENSORFLOW = {"show"}
+             **serving.COMMANDS, **weights.COMMANDS, **show.COMMANDS, **study.COMMANDS}
+#: Commands that never load TensorFlow: `show` reads JSON files, `study` runs each of its
+#: cells as a tfmask command in a process of its own.
+_WITHOUT_TENSORFLOW = {"show", "study"}
 
 
 def build_parser() -> argparse.ArgumentParser:

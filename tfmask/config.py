@@ -15,9 +15,7 @@ only `--set` or a recipe sets.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import json
-import math
 import os
 from typing import Any
 
@@ -52,12 +50,22 @@ class TokenizerConfig:
 class MaskingConfig:
     """Dynamic MLM masking (BERT: 15% selected, of which 80% [MASK], 10% random, 10% kept)."""
 
-    strategy: str = "random"  # "random", "whole_word" or "span"
+    # "random", "whole_word", "span", ... (MASKING_STRATEGIES) or a mixture "span:0.5,random:0.5"
+    strategy: str = "random"
     selection_rate: float = 0.15
+    final_selection_rate: float | None = None  # a linear schedule to this rate; None: constant
     max_predictions: int = 20
     mask_token_rate: float = 0.8
     random_token_rate: float = 0.1
     # the remaining 1 - mask_token_rate - random_token_rate keep the original token
+    # entity, keyword, pmi: lists from a first pass over the training text (corpus_statistics)
+    gazetteer: str | None = None  # entities, one a line; None: CoNLL tags or capitalised runs
+    entity_priority: float = 3.0  # log-odds bonus of an entity over a word (e^3 ~ 20x)
+    entity_max_words: int = 6  # longer entities are not matched
+    entity_min_count: int = 2  # capitalised runs seen fewer times are not entities
+    keyword_strength: float = 1.0  # selection odds ~ (TF-IDF)^strength; 0 = uniform
+    pmi_max_ngrams: int = 20000  # n-grams of highest PMI kept
+    pmi_min_count: int = 10  # n-grams seen fewer times have no PMI
 
 
 @dataclasses.dataclass
@@ -89,7 +97,10 @@ class DataConfig:
 class TrainConfig:
     """Optimisation and run-loop settings."""
 
-    preset: str = "bert_tiny"
+    preset: str = "bert_tiny"  # the encoder size without `init`
+    # a pretrain or import run to continue from (its vocabulary, casing, encoder and MLM
+    # head); None: a random `preset` encoder and a vocabulary of its own
+    init: str | None = None
     batch_size: int = 32  # global batch, split across replicas
     steps: int = 1000
     save_every: int = 100  # steps per Keras "epoch" = checkpoint interval
@@ -101,7 +112,9 @@ class TrainConfig:
     adam_epsilon: float = 1e-6
     seed: int = 0
     strategy: str = "auto"  # auto, default, mirrored, multi_worker, tpu
-    mixed_precision: str | None = None  # None, "mixed_float16", "mixed_bfloat16"
+    # auto, float32, mixed_bfloat16 or mixed_float16 (tfmask.train.precision); config.json
+    # holds what auto resolved to
+    precision: str = "float32"
     jit_compile: bool = False
     steps_per_execution: int = 1
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
@@ -149,7 +162,9 @@ class Experiment(_JsonConfig):
     def validate(self) -> None:
         """Raises `ConfigError` (naming the flag) for the first field that cannot work: types,
         names, ranges, combinations, then the files it names (`--corpus`, `--vocab`)."""
-        _validate_pretraining(self)
+        from tfmask.validation import validate_pretraining
+
+        validate_pretraining(self)
 
 
 @dataclasses.dataclass
@@ -197,7 +212,7 @@ class FinetuneTrainConfig:
     early_stopping_patience: int = 0  # epochs without improvement before stopping; 0 = off
     seed: int = 0
     strategy: str = "auto"  # auto, default, mirrored, multi_worker, tpu (as TrainConfig)
-    mixed_precision: str | None = None
+    precision: str = "float32"  # as TrainConfig.precision
     jit_compile: bool = False
     deterministic: bool = False  # tf.config.experimental.enable_op_determinism()
 
@@ -220,11 +235,22 @@ class FinetuneExperiment(_JsonConfig):
         """Raises `ConfigError` (naming the flag) for the first field that cannot work: types,
         names, ranges, then `--init` (a run with `INIT_FILES`, enough positions for
         `--seq-len`), then `--train` / `--valid`."""
-        _validate_finetuning(self)
+        from tfmask.validation import validate_finetuning
+
+        validate_finetuning(self)
+
+
+#: Fields renamed since a config.json could have been written: old name -> (new name, how an
+#: old value reads). `mixed_precision: null` meant float32.
+RENAMED_FIELDS = {"mixed_precision": ("precision", lambda value: value or "float32")}
 
 
 def _build(factory, values: dict[str, Any]):
     known = {f.name for f in dataclasses.fields(factory)}
+    values = dict(values)
+    for old, (new, read) in RENAMED_FIELDS.items():
+        if old in values and new in known:
+            values[new] = read(values.pop(old))
     unknown = set(values) - known
     if unknown:
         raise ValueError(f"Unknown {factory.__name__} fields: {sorted(unknown)}")
@@ -322,11 +348,33 @@ def apply_overrides(experiment, overrides: list[str]):
 # Validation: plain Python, before anything is read, written or loaded
 # ----------------------------------------------------------------------------------------------
 TASKS = ("ner", "sentiment", "classify")  # classify: one text or a sentence pair
-MASKING_STRATEGIES = ("random", "whole_word", "span")
+MASKING_STRATEGIES = ("random", "whole_word", "span", "entity", "keyword", "pmi")
+
+
+def parse_masking_strategy(strategy: str) -> list[tuple[str, float]]:
+    """`--masking`: a strategy name, or a mixture `NAME:WEIGHT,NAME:WEIGHT` (each sequence
+    draws one, with odds proportional to the weights) -> `[(name, weight), ...]`."""
+    components = []
+    for part in str(strategy).split(","):
+        name, _, weight = part.strip().partition(":")
+        if name not in MASKING_STRATEGIES:
+            raise ConfigError(f"--masking must be one of {', '.join(MASKING_STRATEGIES)} or a "
+                              f"mixture such as span:0.5,random:0.5; got {strategy!r}")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            value = -1.0
+        if not value > 0 or (len(strategy.split(",")) > 1 and not weight):
+            raise ConfigError(f"--masking {strategy}: each part of a mixture is NAME:WEIGHT "
+                              "with a weight > 0, e.g. span:0.5,random:0.5")
+        components.append((name, value))
+    if len({name for name, _ in components}) < len(components):
+        raise ConfigError(f"--masking {strategy}: a strategy appears twice")
+    return components
 PACKINGS = ("full_sentences", "one_line")
 TRUNCATIONS = ("head", "head_tail")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
-MIXED_PRECISIONS = ("mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 #: What `--init` reads from a pretrain or import run.
 INIT_FILES = ("config.json", "encoder.keras", "vocab.txt")
 
@@ -341,13 +389,18 @@ PRETRAIN_FLAGS = {
     "tokenizer.vocab": "--vocab", "tokenizer.vocabulary_size": "--vocab-size",
     "masking.strategy": "--masking", "masking.selection_rate": "--selection-rate",
     "masking.max_predictions": "--max-predictions",
+    "masking.final_selection_rate": "--final-selection-rate",
     "masking.mask_token_rate": "--mask-token-rate",
     "masking.random_token_rate": "--random-token-rate",
+    "masking.gazetteer": "--gazetteer", "masking.entity_priority": "--entity-priority",
+    "masking.keyword_strength": "--keyword-strength",
+    "masking.pmi_max_ngrams": "--pmi-ngrams", "masking.pmi_min_count": "--pmi-min-count",
+    "train.init": "--init",
     "train.preset": "--preset", "train.batch_size": "--batch-size", "train.steps": "--steps",
     "train.save_every": "--save-every", "train.eval_steps": "--eval-steps",
     "train.learning_rate": "--learning-rate", "train.warmup_steps": "--warmup-steps",
     "train.weight_decay": "--weight-decay", "train.seed": "--seed",
-    "train.strategy": "--strategy", "train.mixed_precision": "--mixed-precision",
+    "train.strategy": "--strategy", "train.precision": "--precision",
     "train.jit_compile": "--jit-compile", "train.deterministic": "--deterministic",
 }
 FINETUNE_FLAGS = {
@@ -366,7 +419,7 @@ FINETUNE_FLAGS = {
     "train.encoder_dropout": "--encoder-dropout",
     "train.early_stopping_patience": "--early-stopping", "train.seed": "--seed",
     "train.strategy": "--strategy",
-    "train.mixed_precision": "--mixed-precision", "train.jit_compile": "--jit-compile",
+    "train.precision": "--precision", "train.jit_compile": "--jit-compile",
     "train.deterministic": "--deterministic",
 }
 
@@ -374,219 +427,3 @@ FINETUNE_FLAGS = {
 class ConfigError(ValueError):
     """A value that cannot work (wrong type, out of range, unknown name, a combination that
     contradicts itself) or a path that is not there; the message names the flag."""
-
-
-def _is(value, annotation: str) -> bool:
-    """Whether `value` fits one type of a field's annotation ("int", "list[str]", ...)."""
-    if annotation == "bool":
-        return isinstance(value, bool)
-    if isinstance(value, bool):  # bool is an int to Python, never to a config
-        return False
-    if annotation.startswith("list["):
-        return isinstance(value, list) and all(_is(v, annotation[5:-1]) for v in value)
-    kinds = {"int": int, "float": (int, float), "str": str, "None": type(None)}
-    return isinstance(value, kinds[annotation])
-
-
-class _Checks:
-    """Checks on one experiment whose messages name the flag that sets each field."""
-
-    def __init__(self, experiment, flags: dict[str, str]):
-        self.experiment, self.flags = experiment, flags
-
-    def name(self, key: str) -> str:
-        return self.flags.get(key, key)
-
-    def value(self, key: str):
-        section, field = key.split(".")
-        return getattr(getattr(self.experiment, section), field)
-
-    @staticmethod
-    def require(ok: bool, message: str) -> None:
-        if not ok:
-            raise ConfigError(message)
-
-    def types(self) -> None:
-        """Every field holds a value of its annotated type (a recipe or `--set` may not)."""
-        for section in dataclasses.fields(self.experiment):
-            value, factory = getattr(self.experiment, section.name), section.default_factory
-            if not dataclasses.is_dataclass(factory):  # a plain field: task, labels
-                self.require(_is(value, str(section.type)), f"{section.name} must be "
-                             f"{section.type}, got {value!r}")
-                continue
-            self.require(isinstance(value, factory), f"{section.name} must be a "
-                         f"{factory.__name__}, got {value!r}")
-            for f in dataclasses.fields(value):
-                key = f"{section.name}.{f.name}"
-                options = [t.strip() for t in str(f.type).split("|")]
-                self.require(any(_is(self.value(key), t) for t in options),
-                             f"{self.name(key)} must be {f.type}, got {self.value(key)!r}")
-                self.require(not isinstance(self.value(key), float)
-                             or math.isfinite(self.value(key)),
-                             f"{self.name(key)} must be a finite number, got "
-                             f"{self.value(key)}")
-
-    def at_least(self, key: str, low, strictly: bool = False) -> None:
-        """`value >= low` (`> low` when `strictly`); None passes (not set)."""
-        value = self.value(key)
-        ok = value is None or (value > low if strictly else value >= low)
-        self.require(ok, f"{self.name(key)} must be {'>' if strictly else '>='} {low}, "
-                         f"got {value}")
-
-    def within(self, key: str, low, high, *, open_low=False, open_high=False) -> None:
-        """`low <= value <= high`, either end open when asked; None passes (not set)."""
-        value = self.value(key)
-        if value is None:
-            return
-        ok = (value > low if open_low else value >= low) and (
-            value < high if open_high else value <= high)
-        interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-        self.require(ok, f"{self.name(key)} must be in {interval}, got {value}")
-
-    def one_of(self, key: str, names) -> None:
-        value = self.value(key)
-        self.require(value is None or value in names,
-                     f"{self.name(key)} must be one of {', '.join(names)}; got {value!r}")
-
-    def optimizer(self) -> None:
-        """The AdamW settings pretraining and fine-tuning share."""
-        for key in ("train.learning_rate", "train.clipnorm", "train.adam_epsilon"):
-            self.at_least(key, 0, strictly=True)
-        warmup = self.value("train.warmup_steps")
-        self.require(warmup >= -1, f"{self.name('train.warmup_steps')} must be >= 0 (or -1: "
-                                   f"10% of the steps), got {warmup}")
-        self.at_least("train.weight_decay", 0)
-        self.within("train.seed", 0, 2**32 - 1)  # NumPy's seed range
-        self.one_of("train.mixed_precision", MIXED_PRECISIONS)
-
-    def vocabulary_size(self, key: str) -> None:
-        """A vocabulary to learn holds the 5 special tokens ([PAD], [UNK], [CLS], [SEP],
-        [MASK]) and at least one piece."""
-        value = self.value(key)
-        self.require(value > 5, f"{self.name(key)} must be > 5 (the vocabulary holds the 5 "
-                                f"special tokens and learned pieces), got {value}")
-
-    def sequence_length(self) -> None:
-        self.at_least("data.max_sequence_length", 3)  # [CLS], one piece, [SEP]
-
-    def file(self, key: str) -> None:
-        """A path field, when set, names a file."""
-        path = self.value(key)
-        self.require(not path or os.path.isfile(path), f"{self.name(key)} {path}: no such file")
-
-    def vocabulary_file(self, key: str) -> None:
-        """A vocabulary file, when set, is UTF-8 text with the special tokens."""
-        from tfmask.text.text_files import vocabulary_problem
-
-        problem = self.value(key) and vocabulary_problem(self.value(key))
-        self.require(not problem, f"{self.name(key)} {problem}")
-
-    def globs(self, key: str) -> None:
-        """Every pattern of a list field matches at least one file."""
-        for pattern in self.value(key):
-            found = glob.glob(os.path.expanduser(pattern), recursive=True)
-            folder = "" if not found or not all(map(os.path.isdir, found)) else (
-                f" (only a folder: give its files, e.g. {os.path.join(pattern, '*.txt')!r})")
-            self.require(any(map(os.path.isfile, found)),
-                         f"{self.name(key)} {pattern!r} matches no file{folder}")
-
-
-def check_run_dir(run_dir: str, names=INIT_FILES, what="a finished tfmask pretrain or import "
-                  "run", flag: str = "") -> None:
-    """Raises `ConfigError` unless `run_dir` is a directory that holds every file of `names`."""
-    where = f"{flag} {run_dir}".strip()
-    if not os.path.isdir(run_dir):
-        raise ConfigError(f"{where}: no such run directory")
-    missing = [n for n in names if not os.path.exists(os.path.join(run_dir, n))]
-    if missing:
-        raise ConfigError(f"{where}: no {', '.join(missing)} (not {what}?)")
-
-
-def _validate_pretraining(experiment: Experiment) -> None:
-    from tfmask import presets
-
-    c, d, t = _Checks(experiment, PRETRAIN_FLAGS), experiment.data, experiment.train
-    c.types()
-    c.one_of("train.preset", presets.PRESETS)
-    c.one_of("train.strategy", STRATEGIES)
-    c.one_of("masking.strategy", MASKING_STRATEGIES)
-    c.one_of("data.packing", PACKINGS)
-    for key in ("train.batch_size", "train.steps", "train.save_every", "train.eval_steps",
-                "train.steps_per_execution", "tokenizer.vocabulary_size",
-                "masking.max_predictions", "data.shuffle_buffer"):
-        c.at_least(key, 1)
-    c.vocabulary_size("tokenizer.vocabulary_size")
-    c.require(t.steps % t.save_every == 0,
-              f"--steps ({t.steps}) must be a multiple of --save-every ({t.save_every}): one "
-              "Keras epoch is one checkpoint interval")
-    c.optimizer()
-    c.require(t.warmup_steps <= t.steps,
-              f"--warmup-steps ({t.warmup_steps}) must be <= --steps ({t.steps})")
-    c.within("encoder.dropout", 0, 1, open_high=True)
-    c.within("masking.selection_rate", 0, 1, open_low=True)
-    c.within("masking.mask_token_rate", 0, 1)
-    c.within("masking.random_token_rate", 0, 1)
-    m = experiment.masking
-    c.require(m.mask_token_rate + m.random_token_rate <= 1,
-              f"--mask-token-rate + --random-token-rate must be <= 1 (the rest of the selected "
-              f"pieces stay as they are), got {m.mask_token_rate} + {m.random_token_rate}")
-    c.sequence_length()
-    c.require(m.max_predictions <= d.max_sequence_length,
-              f"--max-predictions ({m.max_predictions}) must be <= --seq-len "
-              f"({d.max_sequence_length})")
-    c.within("data.eval_holdout", 0, 1, open_high=True)
-    c.require(not (d.corpus and d.tfds), "give --corpus or --tfds, not both")
-    c.require(not d.tfds or ":" in d.tfds,
-              f"--tfds expects NAME:SPLIT (e.g. wikipedia/20230601.en:train), got {d.tfds!r}")
-    c.globs("data.corpus")
-    c.globs("data.eval_corpus")
-    c.file("tokenizer.vocab")
-    c.vocabulary_file("tokenizer.vocab")
-
-
-def _validate_finetuning(experiment: FinetuneExperiment) -> None:
-    from tfmask import presets
-
-    c, d, t = _Checks(experiment, FINETUNE_FLAGS), experiment.data, experiment.train
-    c.types()
-    c.require(experiment.task in TASKS,
-              f"task must be one of {', '.join(TASKS)}; got {experiment.task!r}")
-    c.one_of("train.preset", presets.PRESETS)
-    c.one_of("data.truncation", TRUNCATIONS)
-    c.one_of("train.strategy", STRATEGIES)
-    for key in ("train.batch_size", "train.epochs", "train.vocabulary_size"):
-        c.at_least(key, 1)
-    c.vocabulary_size("train.vocabulary_size")
-    for key in ("train.freeze_epochs", "train.early_stopping_patience",
-                "data.max_train_examples"):
-        c.at_least(key, 0)
-    c.require(not t.freeze_epochs or t.freeze_epochs < t.epochs,
-              f"--freeze-epochs ({t.freeze_epochs}) must be less than --epochs ({t.epochs})")
-    c.optimizer()
-    c.within("train.layer_decay", 0, 1, open_low=True)
-    c.within("train.mask_rate", 0, 1)
-    c.within("train.dropout", 0, 1, open_high=True)
-    c.within("train.encoder_dropout", 0, 1, open_high=True)
-    c.sequence_length()
-    c.within("data.window_stride", 1, d.max_sequence_length - 2)
-    for bucket in d.length_buckets:
-        c.require(bucket >= 1, f"data.length_buckets must hold lengths >= 1, got {bucket}")
-    if t.init:  # before the data's paths: a wrong --init is what a user would fix first
-        check_run_dir(t.init, flag="--init")
-        try:
-            with open(os.path.join(t.init, INIT_FILES[0])) as fh:
-                positions = json.load(fh)["encoder"]["max_sequence_length"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise ConfigError(f"--init {t.init}: unreadable {INIT_FILES[0]} ({e!r})") from None
-        c.require(d.max_sequence_length <= positions,
-                  f"--seq-len {d.max_sequence_length} exceeds the encoder's {positions} "
-                  "positions")
-    c.require(not d.text_pair_column or experiment.task == "classify",
-              f"--text-pair-column is for sentence pairs: tfmask finetune classify, not "
-              f"{experiment.task}")
-    c.require(bool(d.valid) or not d.train, "--valid is required with --train (validation "
-              "picks the best epoch and is what metrics.json reports)")
-    c.require(bool(d.train) or not d.valid, "--valid needs --train (a validation file goes "
-              "with its training file)")
-    c.file("data.train")
-    c.file("data.valid")

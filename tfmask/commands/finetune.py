@@ -8,7 +8,7 @@ import os
 from tfmask import presets
 from tfmask.commands import (CliError, add_common, add_config_options, add_options, apply_flags,
                              validated, with_default)
-from tfmask.config import (FINETUNE_FLAGS, MIXED_PRECISIONS, STRATEGIES, TRUNCATIONS,
+from tfmask.config import (FINETUNE_FLAGS, PRECISIONS, STRATEGIES, TRUNCATIONS,
                            FinetuneDataConfig, FinetuneTrainConfig, load_recipe)
 
 #: `tfmask finetune TASK --help`: what each task reads.
@@ -112,8 +112,10 @@ def _add_finetune_parser(sub) -> None:
             "--strategy", STRATEGIES, with_default("tf.distribute strategy; auto: "
                                                "MirroredStrategy over the GPUs if there are "
                                                "any, else one device", t.strategy)), (
-            "--mixed-precision", MIXED_PRECISIONS,
-            "a Keras mixed-precision policy (default: float32 throughout)"), (
+            "--precision", PRECISIONS, with_default(
+                "float32; mixed_bfloat16; mixed_float16 (loss scaling); auto: bfloat16 on "
+                "a TPU, a GPU of compute capability >= 8.0 or a CPU with AMX, float16 on "
+                "older GPUs, else float32 (config.json records the choice)", t.precision)), (
             "--jit-compile", "switch", "compile train steps with XLA"), (
             "--deterministic", "switch", "enable TF op determinism (identical re-runs)"))
         add_config_options(tp)

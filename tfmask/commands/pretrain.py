@@ -6,8 +6,9 @@ import json
 import os
 
 from tfmask import presets
-from tfmask.commands import add_common, add_config_options, add_options, apply_flags, validated, with_default
-from tfmask.config import (MASKING_STRATEGIES, MIXED_PRECISIONS, PACKINGS, PRETRAIN_FLAGS,
+from tfmask.commands import (CliError, add_common, add_config_options, add_options, apply_flags,
+                             validated, with_default)
+from tfmask.config import (MASKING_STRATEGIES, PRECISIONS, PACKINGS, PRETRAIN_FLAGS,
                            STRATEGIES, DataConfig, MaskingConfig, TokenizerConfig, TrainConfig,
                            load_recipe)
 
@@ -45,19 +46,37 @@ def _add_pretrain_parser(sub) -> None:
     vocab.add_argument("--cased", action="store_true",
                        help="keep case and accents (default: lower-case, accents stripped)")
     add_options(p.add_argument_group("masking"), (
-        "--masking", MASKING_STRATEGIES,
-        with_default("select word pieces, whole words or spans of words", m.strategy)), (
+        "--masking", "STRATEGY",
+        with_default(f"one of {', '.join(MASKING_STRATEGIES)}, or a mixture drawn per "
+                     "sequence such as span:0.5,random:0.5", m.strategy)), (
         "--selection-rate", float,
-        with_default("fraction of pieces selected for prediction", m.selection_rate)), (
+        with_default("fraction of word pieces selected for prediction (measured after the "
+                     "--max-predictions cap)", m.selection_rate)), (
+        "--final-selection-rate", float,
+        "change the selection rate linearly to this by the last step (e.g. 0.4 -> 0.15) "
+        "(default: constant)"), (
         "--max-predictions", int, with_default("prediction slots per sequence", m.max_predictions)), (
         "--mask-token-rate", float,
         with_default("fraction of the selected pieces replaced by [MASK]", m.mask_token_rate)), (
         "--random-token-rate", float,
-        with_default("fraction replaced by a random token (the rest stay)", m.random_token_rate)))
+        with_default("fraction replaced by a random token (the rest stay)", m.random_token_rate)), (
+        "--gazetteer", "FILE", "entity masking: entities, one a line (default: the NER tags of "
+                               "a CoNLL corpus, else runs of capitalised words)"), (
+        "--entity-priority", float,
+        with_default("entity masking: log-odds of an entity over a word", m.entity_priority)), (
+        "--keyword-strength", float,
+        with_default("keyword masking: selection odds ~ TF-IDF^X (0: uniform)",
+                     m.keyword_strength)), (
+        "--pmi-ngrams", int,
+        with_default("pmi masking: n-grams of highest PMI kept", m.pmi_max_ngrams)), (
+        "--pmi-min-count", int,
+        with_default("pmi masking: fewest occurrences of a kept n-gram", m.pmi_min_count)))
     rates = (f"by preset, {presets.default_learning_rate('bert_tiny')} for bert_tiny ... "
              f"{presets.default_learning_rate('bert_base')} for bert_base")
     add_options(p.add_argument_group("training"), (
-        "--preset", presets.PRESETS, with_default("encoder size", t.preset)), (
+        "--init", "RUN", "continue MLM from a tfmask pretrain or import run: its vocabulary, "
+                         "casing, encoder and MLM head (default: a random --preset encoder)"), (
+        "--preset", presets.PRESETS, with_default("encoder size without --init", t.preset)), (
         "--batch-size", int, with_default("global batch size", t.batch_size)), (
         "--steps", int, with_default("training steps", t.steps)), (
         "--save-every", int, with_default("checkpoint interval in steps", t.save_every)), (
@@ -69,8 +88,10 @@ def _add_pretrain_parser(sub) -> None:
         "--strategy", STRATEGIES, with_default("tf.distribute strategy; auto: MirroredStrategy "
                                            "over the GPUs if there are any, else one device",
                                            t.strategy)), (
-        "--mixed-precision", MIXED_PRECISIONS,
-        "a Keras mixed-precision policy (default: float32 throughout)"), (
+        "--precision", PRECISIONS, with_default(
+            "float32; mixed_bfloat16; mixed_float16 (loss scaling); auto: bfloat16 on "
+            "a TPU, a GPU of compute capability >= 8.0 or a CPU with AMX, float16 on "
+            "older GPUs, else float32 (config.json records the choice)", t.precision)), (
         "--jit-compile", "switch", "compile train steps with XLA"), (
         "--deterministic", "switch", "enable TF op determinism (bit-identical resumed runs)"))
     add_config_options(p)
@@ -82,6 +103,12 @@ def pretrain_experiment(args):
     from tfmask.config import Experiment, apply_overrides
 
     experiment = load_recipe(args.recipe, Experiment) if args.recipe else Experiment()
+    if args.init:  # the run's own vocabulary, casing and encoder: no flag may choose others
+        given = [flag for flag, value in (("--vocab", args.vocab), ("--vocab-size",
+                 args.vocab_size), ("--cased", args.cased), ("--preset", args.preset)) if value]
+        if given:
+            raise CliError(f"{given[0]} conflicts with --init {args.init}: a continued run "
+                           "keeps the vocabulary, casing and encoder of the run it starts from")
     apply_flags(experiment, args, PRETRAIN_FLAGS)
     if args.cased:
         experiment.tokenizer.lower_case = False

@@ -6,7 +6,7 @@ import json
 import os
 
 from tfmask.commands import CliError, add_common
-from tfmask.config import check_run_dir
+from tfmask.validation import check_run_dir
 
 def _add_evaluate_parser(sub) -> None:
     p = sub.add_parser(

@@ -13,7 +13,7 @@ import json
 import os
 
 from tfmask.commands import add_common
-from tfmask.config import check_run_dir
+from tfmask.validation import check_run_dir
 
 #: The headline metrics of a fine-tuning task, in the order they are shown.
 _METRICS = {"ner": ("f1", "precision", "recall"), "sentiment": ("accuracy", "macro_f1"),
@@ -56,13 +56,19 @@ def _pretrain(runs, run_dir: str, config: dict) -> dict:
         "source": {"corpus": d.get("corpus"), "tfds": d.get("tfds"),
                    "eval_corpus": d.get("eval_corpus") or None,
                    "eval_holdout": None if d.get("eval_corpus") else d.get("eval_holdout"),
-                   "vocab": vocab.get("vocab") or f"learned, {vocab['vocabulary_size']} tokens"},
-        "config": {"preset": t.get("preset"), "steps": t.get("steps"),
+                   "vocab": vocab.get("vocab") or (
+                       f"the --init run's, {vocab['vocabulary_size']} tokens" if t.get("init")
+                       else f"learned, {vocab['vocabulary_size']} tokens"),
+                   **(_init_source(runs, t["init"]) if t.get("init") else {})},
+        "config": {"preset": None if t.get("init") else t.get("preset"), "steps": t.get("steps"),
                    "batch_size": t.get("batch_size"), "learning_rate": t.get("learning_rate"),
                    "max_sequence_length": d.get("max_sequence_length"),
-                   "masking": f"{m.get('strategy')} {m.get('selection_rate', 0):.0%}",
+                   "masking": f"{m.get('strategy')} {m.get('selection_rate', 0):.0%}" + (
+                       f" -> {m['final_selection_rate']:.0%}"
+                       if m.get("final_selection_rate") is not None else ""),
                    "strategy": t.get("strategy"),
-                   "mixed_precision": t.get("mixed_precision"), "seed": t.get("seed")},
+                   "precision": t.get("precision", t.get("mixed_precision") or "float32"),
+                   "seed": t.get("seed")},
         "metrics": {"last": last, "best_eval": None if best is None else {
             "step": best["step"], "eval_masked_accuracy": best["eval_masked_accuracy"],
             "eval_loss": best.get("eval_loss")}},
@@ -77,6 +83,16 @@ def _import(runs, run_dir: str, config: dict) -> dict:
     return {"state": "finished", "source": source, "config": {}, "metrics": {}}
 
 
+def _init_source(runs, init: str) -> dict:
+    """Where an `--init` run came from: its path, kind, and for an import the checkpoint."""
+    source = {"init": init}
+    if os.path.exists(os.path.join(init, runs.CONFIG)):
+        source["init_kind"] = runs.run_kind(init)
+        if source["init_kind"] == "import":
+            source["checkpoint"] = runs.read_config(init).get("source")
+    return source
+
+
 def _finetune(runs, run_dir: str, config: dict) -> dict:
     d, t, task = config["data"], config["train"], config["task"]
     history = runs.read_run_json(run_dir, "history.json", [])
@@ -86,15 +102,7 @@ def _finetune(runs, run_dir: str, config: dict) -> dict:
         f"unfinished: {len(history)} of {t['epochs']} epochs "
         "(re-run the same command to resume)")
     init = t.get("init")
-    source = {"init": init}
-    if init and os.path.exists(os.path.join(init, runs.CONFIG)):
-        init_kind = runs.run_kind(init)
-        source["init_kind"] = init_kind
-        if init_kind == "import":
-            source["checkpoint"] = runs.read_config(init).get("source")
-    elif not init:
-        source["init"] = None
-        source["random"] = t.get("preset")
+    source = _init_source(runs, init) if init else {"init": None, "random": t.get("preset")}
     data = {"train": d.get("train"), "valid": d.get("valid"), "tfds": d.get("tfds")}
     if not (d.get("train") or d.get("tfds")):
         data["train"] = "the embedded data set"
@@ -115,7 +123,7 @@ def _finetune(runs, run_dir: str, config: dict) -> dict:
                    "max_sequence_length": d.get("max_sequence_length"),
                    "max_train_examples": d.get("max_train_examples") or None,
                    "dropout": t.get("dropout"), "seed": t.get("seed"),
-                   "mixed_precision": t.get("mixed_precision")},
+                   "precision": t.get("precision", t.get("mixed_precision") or "float32")},
         "metrics": metrics,
     }
 
@@ -168,13 +176,18 @@ def _source_line(info: dict) -> str:
         text = s["tfds"] and f"TFDS {s['tfds']}" or ", ".join(s["corpus"] or [])
         held = (f"eval corpus {', '.join(s['eval_corpus'])}" if s["eval_corpus"]
                 else f"{s['eval_holdout']:.0%} of the lines held out for eval")
-        return f"{text}; {held}; vocabulary {s['vocab']}"
+        line = f"{text}; {held}; vocabulary {s['vocab']}"
+        return line + (f"; continued from {_init_line(s)}" if s.get("init") else "")
     if info["kind"] == "import":
         head = "with" if s.get("masked_lm_head") else "without"
         return (f"{s.get('path')} ({s.get('format')}): {s.get('imported', '?')} tensors, "
                 f"{head} the MLM head")
     if not s.get("init"):
         return f"a random {s.get('random')} encoder (no --init)"
+    return _init_line(s)
+
+
+def _init_line(s: dict) -> str:
     line = s["init"] + (f" ({s['init_kind']} run" if s.get("init_kind") else " (not found")
     checkpoint = s.get("checkpoint")
     if checkpoint:

@@ -19,8 +19,8 @@ batch, at most `max_sequence_length`):
 `[CLS] pieces [SEP]` is `packing.build_sequences`, as in pretraining and serving; the
 augmentation is `masking.mask_augment`.
 
-Padding is per batch (`padded_batch`), not to `max_sequence_length`: most CoNLL sentences
-are a fraction of 128 pieces, and attention cost grows with L^2.
+Padding is per batch (`padded_batch`), or to the bound of a length bucket, not to
+`max_sequence_length`: most CoNLL sentences are a fraction of 128 pieces.
 
 Keras `fit` ignores `shuffle=True` for a `tf.data.Dataset`, so shuffling happens here:
 seeded, and reshuffled every time the dataset is iterated (every epoch).
@@ -383,8 +383,9 @@ def ner_dataset(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
       mask_rate: fraction of real pieces replaced with `[MASK]` (see
         `masking.mask_augment`); 0 = off.
         Each batch gets its own seed, and the seeds change every epoch.
-      length_buckets: sequence lengths that separate length buckets (e.g. `(32, 64)`); a
-        batch then holds windows of one bucket, so less of it is padding. None: no bucketing.
+      length_buckets: upper bounds of length buckets (e.g. `(16, 32, 64)`, then
+        `max_sequence_length`): each batch holds one bucket's windows, `[batch_size, bound]`
+        (static shapes: see `_pad_batch`). None: no bucketing.
 
     Returns:
       A dataset of `(x, y, sample_weight)`:
@@ -400,7 +401,8 @@ def ner_dataset(sentences_words: Sequence[Sequence[str]], label_ids: Sequence[Se
     ds = ds.map(lambda w: _ner_example(w)[:3], num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets,
-                    pad_to=max_sequence_length if static_shapes else None)
+                    pad_to=max_sequence_length if static_shapes else None,
+                    max_sequence_length=max_sequence_length)
     ds = mask_augment_dataset(ds, mask_rate, seed, mask_token_id=tokenizer.mask_token_id,
                               special_ids=tokenizer.special_ids)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
@@ -482,7 +484,7 @@ def classification_dataset(texts: Sequence[str], label_ids: Sequence[int],
       truncation: "head" (first pieces) or "head_tail" (first quarter and last three
         quarters of the budget, see `packing.truncate_pieces`).
       mask_rate: fraction of real pieces replaced with `[MASK]`; 0 = off.
-      length_buckets: sequence lengths that separate length buckets; None: no bucketing.
+      length_buckets: upper bounds of length buckets, as in `ner_dataset`; None: none.
       text_pairs: the second text of each example (sentence pairs), or None.
       static_shapes: pad every batch to `max_sequence_length` and drop a smaller last batch
         (one shape for every batch, as a TPU needs).
@@ -529,7 +531,8 @@ def classification_dataset(texts: Sequence[str], label_ids: Sequence[int],
     # Known size -> Keras knows the steps per epoch (progress bar, no "ran out of data").
     ds = ds.apply(tf.data.experimental.assert_cardinality(len(texts)))
     ds = _pad_batch(ds, batch_size, tokenizer.pad_token_id, length_buckets=length_buckets,
-                    pad_to=max_sequence_length if static_shapes else None)
+                    pad_to=max_sequence_length if static_shapes else None,
+                    max_sequence_length=max_sequence_length)
     ds = mask_augment_dataset(ds, mask_rate, seed, mask_token_id=tokenizer.mask_token_id,
                               special_ids=tokenizer.special_ids)
     return ds.prefetch(tf.data.AUTOTUNE).with_options(_options())
@@ -544,16 +547,26 @@ def _options() -> tf.data.Options:
     return options
 
 
+def bucket_bounds(length_buckets: Sequence[int] | None, max_sequence_length: int) -> list[int]:
+    """The padded lengths of buckets: the bounds below `max_sequence_length`, sorted, then
+    `max_sequence_length`. `bucket_bounds([64, 16, 32, 512], 128) == [16, 32, 64, 128]`."""
+    return sorted({int(b) for b in length_buckets or () if 0 < int(b) < max_sequence_length}
+                  | {int(max_sequence_length)})
+
+
 def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_token_id: int,
                length_buckets: Sequence[int] | None = None,
                extra: dict[str, int] | None = None,
-               pad_to: int | None = None) -> tf.data.Dataset:
-    """`(x, y, sample_weight[, info])` examples -> batches padded to their longest sequence,
-    or with `pad_to` to that length, all of `batch_size` (a smaller last batch is dropped)."""
+               pad_to: int | None = None, max_sequence_length: int = 0) -> tf.data.Dataset:
+    """`(x, y, sample_weight[, info])` examples -> batches padded to their longest sequence
+    (the last batch may be smaller); with `pad_to`, all `[batch_size, pad_to]` (a smaller last
+    batch dropped: a TPU); with `length_buckets`, an example of length n goes to the bucket of
+    the smallest bound >= n (`bucket_bounds`) and every batch of a bucket is `[batch_size,
+    bound]`, its last batch filled with padding rows of weight 0 (nothing in the weighted loss
+    and metrics): one batch shape per bucket, so XLA compiles the train step once per bucket.
+    """
     spec = ds.element_spec
-
-    def pad_value(spec_, value):
-        return tf.constant(value, spec_.dtype)
+    pad_value = lambda spec_, value: tf.constant(value, spec_.dtype)  # noqa: E731
 
     x_pad = {"token_ids": pad_value(spec[0]["token_ids"], pad_token_id),
              "segment_ids": pad_value(spec[0]["segment_ids"], 0),
@@ -568,10 +581,18 @@ def _pad_batch(ds: tf.data.Dataset, batch_size: int, pad_token_id: int,
                                drop_remainder=True)
     if not length_buckets:
         return ds.padded_batch(batch_size, padding_values=padding)
-    boundaries = sorted({int(b) for b in length_buckets})
-    return ds.bucket_by_sequence_length(
+    bounds = bucket_bounds(length_buckets, max_sequence_length)
+    # TF's buckets are [b_i, b_i+1) and pad to b_i+1 - 1: shift by one to pad to each bound.
+    ds = ds.bucket_by_sequence_length(
         lambda x, *rest: tf.shape(x["token_ids"])[0],
-        bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
-        padding_values=padding)
+        bucket_boundaries=[b + 1 for b in bounds],
+        bucket_batch_sizes=[batch_size] * (len(bounds) + 1),
+        padding_values=padding, pad_to_bucket_boundary=True)
 
+    def fill_rows(*batch):  # a bucket's last batch -> batch_size rows; padding weighs 0
+        missing = batch_size - tf.shape(batch[0]["token_ids"])[0]
+        return tf.nest.map_structure(lambda t, value: tf.pad(
+            t, [[0, missing]] + [[0, 0]] * (t.shape.rank - 1), constant_values=value),
+            batch, padding)
+
+    return ds.map(fill_rows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

@@ -2,6 +2,9 @@
 
 Strategies: "random" (token level, BERT), "whole_word" (all pieces of a chosen word, BERT's
 whole-word masking), "span" (contiguous runs of whole words with geometric lengths, SpanBERT).
+"entity" (listed entities as units, preferred), "keyword" (words drawn with odds growing with
+their TF-IDF) and "pmi" (listed high-PMI n-grams as units) match lists from a first pass over
+the training text (`corpus_statistics.py`; matching in `ngrams.py`).
 `apply_masking` applies the one a `MaskingConfig` names. Fine-tuning's masking augmentation
 (`mask_augment`, a regulariser that only replaces pieces with `[MASK]`) lives here too.
 
@@ -32,22 +35,26 @@ Worked example, whole-word masking, `k = 3`:
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Sequence
 
 import numpy as np
 import tensorflow as tf
 
 from tfmask.config import MaskingConfig
+from tfmask.text import ngrams
 
 
-def _selection(word_ids, k, max_predictions, seed):
+def _selection(word_ids, k, max_predictions, seed, priority=None):
     """Chooses whole words for about `k` pieces. Returns a [B, L] bool mask.
 
     Words are visited in a random order and taken while they fit in `k`. The first word that
     does not fit is taken with probability (room left / its size), so the expected number of
     pieces is exactly `k` for long words and spans too (stopping there would bias the rate
     down by half a word), unless it would overflow the `max_predictions` slots.
+
+    With `priority` ([B, L] float, per piece; a word takes its first piece's value), words
+    are visited in descending order of `priority + Gumbel noise`: sampling without
+    replacement with odds proportional to `exp(priority)`.
     """
     batch, length = tf.shape(word_ids)[0], tf.shape(word_ids)[1]
     selectable = word_ids >= 0
@@ -59,7 +66,17 @@ def _selection(word_ids, k, max_predictions, seed):
     # A random order over existing words; absent words (count 0) sort last.
     order_seed, boundary_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     score = tf.random.stateless_uniform([batch, length], seed=order_seed)
-    score = tf.where(counts > 0, score, -1.0)
+    if priority is not None:
+        # Per word slot w: the priority of word w's first piece (word ids ascend along the
+        # sequence, so the first piece of word w is the first position holding w).
+        first = tf.math.unsorted_segment_min(
+            tf.broadcast_to(tf.range(length)[None, :], [batch, length]),
+            tf.where(selectable, flat_word, batch * length), batch * length + 1)[:-1]
+        first = tf.minimum(tf.reshape(first, [batch, length]), length - 1)
+        word_priority = tf.gather(tf.cast(priority, tf.float32), first, batch_dims=1)
+        gumbel = -tf.math.log(-tf.math.log(tf.clip_by_value(score, 1e-12, 1.0 - 1e-7)))
+        score = word_priority + gumbel
+    score = tf.where(counts > 0, score, -np.inf)
     order = tf.argsort(score, axis=1, direction="DESCENDING", stable=True)  # [B, L]
     sorted_counts = tf.gather(counts, order, batch_dims=1)
     total = tf.cumsum(sorted_counts, axis=1)  # pieces used up to and including each word
@@ -87,6 +104,7 @@ def mask_tokens(
     max_predictions: int = 20,
     mask_token_rate: float = 0.8,
     random_token_rate: float = 0.1,
+    priority: tf.Tensor | None = None,
 ) -> dict[str, tf.Tensor]:
     """Selects and replaces pieces for MLM, whole words at a time.
 
@@ -99,10 +117,13 @@ def mask_tokens(
       vocabulary_size: size of the vocabulary (random replacements are drawn from it).
       mask_token_id: id of `[MASK]`.
       special_ids: ids never selected and never drawn as random replacements.
-      selection_rate: expected fraction of selectable pieces to predict.
+      selection_rate: expected fraction of selectable pieces to predict (a float, or a
+        scalar float tensor for a schedule).
       max_predictions: P, the fixed number of prediction slots per sequence.
       mask_token_rate: probability that a selected piece becomes `[MASK]`.
       random_token_rate: probability that it becomes a random token (else it is kept).
+      priority: optional [B, L] float32 per piece: words with a higher priority are more
+        likely chosen (odds `exp(priority)`, see `_selection`); None: uniformly.
 
     Returns:
       dict with
@@ -111,7 +132,7 @@ def mask_tokens(
         mask_ids: [B, P] int32 original ids at those positions (0 in unused slots).
         mask_weights: [B, P] float32, 1.0 for used slots, 0.0 for unused ones.
     """
-    if not 0.0 <= selection_rate <= 1.0:
+    if isinstance(selection_rate, (int, float)) and not 0.0 <= selection_rate <= 1.0:
         raise ValueError(f"selection_rate must be in [0, 1], got {selection_rate}")
     if mask_token_rate < 0 or random_token_rate < 0 or mask_token_rate + random_token_rate > 1:
         raise ValueError("mask_token_rate and random_token_rate must be >= 0 and sum to <= 1, "
@@ -130,11 +151,12 @@ def mask_tokens(
     # 1-2. How many pieces to predict per sequence (stochastic rounding).  [B]
     num_selectable = tf.reduce_sum(tf.cast(word_ids >= 0, tf.float32), axis=1)
     jitter = tf.random.stateless_uniform(tf.shape(num_selectable), seed=seeds[0])
-    k = tf.cast(tf.floor(selection_rate * num_selectable + jitter), tf.int32)
+    rate = tf.cast(selection_rate, tf.float32)
+    k = tf.cast(tf.floor(rate * num_selectable + jitter), tf.int32)
     k = tf.minimum(k, max_predictions)
 
     # 3. Which pieces.  [B, L] -> [B, P] positions in ascending order.
-    selected = _selection(word_ids, k, max_predictions, seeds[1])
+    selected = _selection(word_ids, k, max_predictions, seeds[1], priority)
     seq_len = tf.shape(token_ids)[1]
     rank = tf.where(selected, seq_len - tf.range(seq_len)[None, :], 0)
     top, positions = tf.math.top_k(rank, k=max_predictions, sorted=True)
@@ -195,41 +217,176 @@ def span_word_ids(word_ids: tf.Tensor, seed: tf.Tensor, mean_span_words: float =
     return tf.where(word_ids >= 0, spans, -1)
 
 
-#: strategy name -> how the pipeline turns packed `word_ids` (and a seed) into the groups
-#: that are selected together.
+# ----------------------------------------------------------------------------------------------
+# Strategies that match lists from the training text (`corpus_statistics.py` makes the lists
+# and their tables; the pipeline adds these functions' results to the batch, see `STRATEGIES`)
+# ----------------------------------------------------------------------------------------------
+def entity_units(token_ids: tf.Tensor, word_ids: tf.Tensor, entities: tf.lookup.StaticHashTable,
+                 max_words: int, bonus: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """Entity masking: every listed entity found in a sequence is one unit, every other word
+    its own, and entities are preferred.
+
+    Matching is `ngrams.match_units` (longest entity first, no overlap). Entity pieces get
+    priority `bonus`, the rest 0, so an entity is `exp(bonus)` times as likely as a word to be
+    drawn next, and the words fill what entities leave of the budget:
+
+        tokens      [CLS] john smith visited new york city .   [SEP]
+        group_ids    -1   1    1     3       4   4    4    7   -1
+        priority      0   3    3     0       3   3    3    0    0     (bonus 3)
+
+    Args:
+      token_ids, word_ids: [B, L] int32 (`word_ids` -1 on `[CLS]`, `[SEP]`, padding).
+      entities: `ngrams.lookup_table` of the entities' keys (value > 0 = listed).
+      max_words: the longest entity in words.
+      bonus: the log-odds preference of an entity over a word.
+
+    Returns: `(group_ids [B, L] int32, priority [B, L] float32)`.
+    """
+    group_ids, in_entity = ngrams.match_units(token_ids, word_ids, entities, max_words)
+    return group_ids, tf.where(in_entity, tf.cast(bonus, tf.float32), 0.0)
+
+
+def keyword_priority(token_ids: tf.Tensor, word_ids: tf.Tensor, idf: tf.lookup.StaticHashTable,
+                     strength: float) -> tf.Tensor:
+    """Keyword masking's preference: `strength * ln(tf * idf)` for each piece's word, so
+    words are drawn with odds proportional to `(tf * idf) ** strength`.
+
+    `tf` counts the word in its packed sequence (packing never crosses a document, so it is
+    the count in that window of the document); `idf` comes from the first pass's document
+    frequencies (a word no training document holds gets the table's default). Words with
+    `tf * idf` below 1e-6 (in nearly every document) count as 1e-6.
+
+    Args:
+      token_ids, word_ids: [B, L] int32.
+      idf: `ngrams.lookup_table` from one-word keys to IDF.
+      strength: 0 = uniform over words; higher = more strongly towards high TF-IDF.
+
+    Returns: [B, L] float32 per piece (0 where `word_ids` is -1).
+    """
+    keys, valid = ngrams.ngram_keys(token_ids, word_ids, 1)
+    keys, valid = keys[..., 0], valid[..., 0]  # [B, L] per word slot
+    counts = ngrams.sequence_counts(keys, valid)
+    score = tf.math.log(tf.maximum(counts * idf.lookup(keys), 1e-6))  # [B, L] per word
+    per_piece = tf.gather(score, tf.maximum(word_ids, 0), batch_dims=1)
+    return tf.where(word_ids >= 0, tf.cast(strength, tf.float32) * per_piece, 0.0)
+
+
+def pmi_units(token_ids: tf.Tensor, word_ids: tf.Tensor, table: tf.lookup.StaticHashTable,
+              max_words: int) -> tf.Tensor:
+    """PMI masking: every listed high-PMI n-gram found in a sequence is one unit (longest
+    first, no overlap), every other word its own; units are drawn uniformly.
+    Returns [B, L] int32 group ids."""
+    group_ids, _ = ngrams.match_units(token_ids, word_ids, table, max_words)
+    return group_ids
+
+
+#: The strategies whose units come from lists of the training text: their batches need the
+#: features `corpus_statistics.MaskingTables.annotate` adds.
+LISTED_STRATEGIES = ("entity", "keyword", "pmi")
+
+
+def _annotation(features: dict, key: str, strategy: str) -> tf.Tensor:
+    """`features[key]`, which the pipeline adds for `strategy` from the run's lists."""
+    if key not in features:
+        raise ValueError(f"masking strategy {strategy!r} reads features[{key!r}], added from "
+                         "the first pass over the training text: build batches with "
+                         "pretraining_data.pretraining_dataset, or add it with "
+                         "corpus_statistics.MaskingTables.annotate")
+    return features[key]
+
+
+#: strategy name -> `fn(features, seed) -> (group_ids, priority)`: the groups of pieces that are
+#: selected together ([B, L] int32, -1 = never) and an optional [B, L] float32 preference
+#: (see `mask_tokens`; None = uniform). `features` is the packed batch (`token_ids`,
+#: `word_ids` and whatever a strategy's pipeline adds).
 STRATEGIES = {
-    "random": lambda word_ids, seed: token_word_ids(word_ids),
-    "whole_word": lambda word_ids, seed: word_ids,
-    "span": span_word_ids,
+    "random": lambda features, seed: (token_word_ids(features["word_ids"]), None),
+    "whole_word": lambda features, seed: (features["word_ids"], None),
+    "span": lambda features, seed: (span_word_ids(features["word_ids"], seed), None),
+    # The pipeline adds these features from the run's lists (`MaskingTables.annotate`).
+    "entity": lambda features, seed: (_annotation(features, "entity_group_ids", "entity"),
+                                      _annotation(features, "entity_priority", "entity")),
+    "keyword": lambda features, seed: (features["word_ids"],
+                                       _annotation(features, "keyword_priority", "keyword")),
+    "pmi": lambda features, seed: (_annotation(features, "pmi_group_ids", "pmi"), None),
 }
 
 
+def parse_strategy(strategy: str) -> list[tuple[str, float]]:
+    """`"span:0.5,random:0.5"` -> `[("span", 0.5), ("random", 0.5)]`; a single name has
+    weight 1. The validation with user-facing messages is `tfmask.config`'s."""
+    from tfmask.config import parse_masking_strategy
+
+    return parse_masking_strategy(strategy)
+
+
+def scheduled_rate(masking: MaskingConfig, progress) -> tf.Tensor | float:
+    """The selection rate at `progress` (a scalar in [0, 1], the fraction of training done):
+    linear from `selection_rate` to `final_selection_rate` (None: constant)."""
+    if masking.final_selection_rate is None or progress is None:
+        return masking.selection_rate
+    progress = tf.clip_by_value(tf.cast(progress, tf.float32), 0.0, 1.0)
+    start, end = masking.selection_rate, masking.final_selection_rate
+    return start + (end - start) * progress
+
+
+def _groups(features, seed, strategy: str):
+    """Group ids and priority of one strategy or, per sequence, of a mixture's draw."""
+    components = parse_strategy(strategy)
+    unknown = [name for name, _ in components if name not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"Unknown masking strategy {unknown[0]!r}; one of {sorted(STRATEGIES)}")
+    if len(components) == 1:
+        return STRATEGIES[components[0][0]](features, seed)
+    seeds = tf.unstack(tf.random.experimental.stateless_split(seed, len(components) + 1))
+    results = [STRATEGIES[name](features, s) for (name, _), s in zip(components, seeds[1:])]
+    # One component per sequence, drawn with the mixture's weights.
+    weights = np.array([w for _, w in components], np.float64)
+    edges = tf.constant(np.cumsum(weights / weights.sum())[:-1], tf.float32)
+    batch = tf.shape(features["word_ids"])[0]
+    u = tf.random.stateless_uniform([batch], seed=seeds[0])
+    choice = tf.reduce_sum(tf.cast(u[:, None] >= edges[None, :], tf.int32), axis=1)  # [B]
+    group_ids = tf.stack([g for g, _ in results], axis=0)  # [C, B, L]
+    group_ids = tf.gather(tf.transpose(group_ids, [1, 0, 2]), choice, batch_dims=1)
+    if all(p is None for _, p in results):
+        return group_ids, None
+    priority = tf.stack([tf.zeros_like(features["word_ids"], tf.float32) if p is None
+                         else tf.cast(p, tf.float32) for _, p in results], axis=0)
+    priority = tf.gather(tf.transpose(priority, [1, 0, 2]), choice, batch_dims=1)
+    return group_ids, priority
+
+
 def apply_masking(features: dict[str, tf.Tensor], seed: tf.Tensor, masking: MaskingConfig,
-                  *, vocabulary_size: int, mask_token_id: int, special_ids: Sequence[int]
-                  ) -> dict[str, tf.Tensor]:
+                  *, vocabulary_size: int, mask_token_id: int, special_ids: Sequence[int],
+                  progress=None) -> dict[str, tf.Tensor]:
     """Masks a batch of packed features as a `MaskingConfig` says.
 
     Args:
-      features: dict with [B, L] `token_ids` and `word_ids` (as built by `packing.finalize`).
+      features: dict with [B, L] `token_ids` and `word_ids` (as built by `packing.finalize`),
+        plus what the strategy needs (see `STRATEGIES`).
       seed: [2] stateless seed.
-      masking: the config: `strategy` (a key of `STRATEGIES`) picks the groups selected
-        together; every other field is an argument of `mask_tokens` of the same name.
+      masking: the config: `strategy` (a key of `STRATEGIES`, or a mixture such as
+        `"span:0.5,random:0.5"`: each sequence draws one of them with those odds) picks the
+        groups selected together; `selection_rate` (to `final_selection_rate` over training,
+        see `scheduled_rate`), `max_predictions`, `mask_token_rate` and `random_token_rate`
+        are `mask_tokens`'s arguments.
       vocabulary_size, mask_token_id, special_ids: the tokenizer's, see `mask_tokens`.
+      progress: scalar, the fraction of training done (for a rate schedule); None: start.
 
     Returns:
       `features` with masked `token_ids` plus `mask_positions`, `mask_ids`, `mask_weights`.
     """
-    rates = dataclasses.asdict(masking)
-    strategy = rates.pop("strategy")
-    if strategy not in STRATEGIES:
-        raise ValueError(f"Unknown masking strategy {strategy!r}; one of {sorted(STRATEGIES)}")
     group_seed, mask_seed = tf.unstack(
         tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
-    group_ids = STRATEGIES[strategy](features["word_ids"], group_seed)
+    group_ids, priority = _groups(features, group_seed, masking.strategy)
     out = dict(features)
     out.update(mask_tokens(features["token_ids"], group_ids, mask_seed,
                            vocabulary_size=vocabulary_size, mask_token_id=mask_token_id,
-                           special_ids=special_ids, **rates))
+                           special_ids=special_ids,
+                           selection_rate=scheduled_rate(masking, progress),
+                           max_predictions=masking.max_predictions,
+                           mask_token_rate=masking.mask_token_rate,
+                           random_token_rate=masking.random_token_rate, priority=priority))
     return out
 
 

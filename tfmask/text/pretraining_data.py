@@ -33,6 +33,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from tfmask.config import DataConfig, MaskingConfig
+from tfmask.text.corpus_formats import conll_file_lines, is_conll_corpus
 from tfmask.text.masking import apply_masking
 from tfmask.text.packing import chunk_lines, finalize, pack_lines
 from tfmask.text.text_files import MAX_LINE_BYTES
@@ -57,9 +58,11 @@ def expand_globs(patterns: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(files))  # de-duplicated, order kept
 
 
-def _file_lines(path: tf.Tensor) -> tf.data.Dataset:
-    """Lines of one file followed by an empty line (the end-of-document marker)."""
-    return tf.data.TextLineDataset(path).concatenate(tf.data.Dataset.from_tensors(tf.constant("")))
+def file_lines(path: tf.Tensor, conll: bool = False) -> tf.data.Dataset:
+    """Lines of one file followed by an empty line (the end-of-document marker); of a CoNLL
+    file (`conll`), its sentences as lines (`corpus_formats.conll_file_lines`)."""
+    lines = conll_file_lines(path) if conll else tf.data.TextLineDataset(path)
+    return lines.concatenate(tf.data.Dataset.from_tensors(tf.constant("")))
 
 
 def tfds_lines(name_split: str, text_key: str = "text", data_dir: str | None = None,
@@ -168,6 +171,8 @@ def pretraining_dataset(
     start_step: int = 0,
     eval_split: bool = False,
     input_context: tf.distribute.InputContext | None = None,
+    total_steps: int | None = None,
+    masking_tables=None,
 ) -> tf.data.Dataset:
     """Builds the MLM pretraining pipeline (see the module docstring).
 
@@ -189,6 +194,11 @@ def pretraining_dataset(
       input_context: for `distribute_datasets_from_function` (several workers): this
         pipeline's share of each global batch (see the module docstring), in batches of
         B / replicas for its replicas in turn (B must be a multiple of the replicas).
+      total_steps: the training steps, for a selection-rate schedule
+        (`masking.final_selection_rate`): step S masks at the rate of progress S / total.
+      masking_tables: the `corpus_statistics.MaskingTables` of entity, keyword or PMI
+        masking (from the run's first passes); None builds them now from the training text
+        when the strategy needs them.
 
     Returns:
       A dataset of `(x, y, sample_weight)`:
@@ -204,6 +214,10 @@ def pretraining_dataset(
     if eval_split and not (data.eval_corpus or data.holdout_active):
         raise ValueError("no evaluation text: give data.eval_corpus or data.eval_holdout > 0")
     max_sequence_length = data.max_sequence_length
+    if masking_tables is None:
+        from tfmask.text.corpus_statistics import masking_tables as build_tables
+
+        masking_tables = build_tables(data, masking, tokenizer)
     if masking.max_predictions > max_sequence_length:
         raise ValueError(f"max_predictions ({masking.max_predictions}) > max_sequence_length "
                          f"({max_sequence_length})")
@@ -248,6 +262,7 @@ def pretraining_dataset(
         if training:
             sources = sources.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
         lines_per_source = sources
+        conll = is_conll_corpus(files)  # NER files read as their sentences
 
     def to_sequences(lines):
         if data.skip_bad_lines:
@@ -259,7 +274,7 @@ def pretraining_dataset(
     if lines_per_source is not None:
         # One packer per file, so documents never cross files and files pack in parallel.
         sequences = lines_per_source.interleave(
-            lambda path: to_sequences(_file_lines(path)),
+            lambda path: to_sequences(file_lines(path, conll)),
             cycle_length=min(len(files), 8), block_length=16,
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     else:
@@ -284,10 +299,15 @@ def pretraining_dataset(
         # Pipelines with files of their own mask with seeds of their own.
         stream = step * pipelines + pipeline_id if own_files else step
         step_seed = tf.stack([tf.cast(seed, tf.int64), stream])
+        if masking_tables is not None:  # entity, keyword, PMI: what their strategies read
+            features = masking_tables.annotate(features)
+        progress = (tf.cast(step, tf.float32) / total_steps
+                    if training and total_steps and masking.final_selection_rate is not None
+                    else None)
         features = apply_masking(features, step_seed, masking,
                                  vocabulary_size=tokenizer.vocabulary_size,
                                  mask_token_id=tokenizer.mask_token_id,
-                                 special_ids=tokenizer.special_ids)
+                                 special_ids=tokenizer.special_ids, progress=progress)
         x = {k: features[k] for k in ("token_ids", "segment_ids", "padding_mask",
                                       "mask_positions")}
         return x, features["mask_ids"], features["mask_weights"]

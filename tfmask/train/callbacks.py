@@ -367,6 +367,8 @@ class ValidationCallback(keras.callbacks.Callback):
                   "train_seconds": train_seconds,
                   "learning_rate": float(keras.ops.convert_to_numpy(
                       self.model.optimizer.learning_rate))}
+        if "first_step_seconds" in logs:  # from finetuning.FirstStepTimer: history only
+            record["first_step_seconds"] = float(logs.pop("first_step_seconds"))
         for key, value in scores.items():
             if isinstance(value, (int, float)) and key != "examples":
                 record[f"val_{key}"] = float(value)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import keras
 import tensorflow as tf
@@ -47,7 +48,7 @@ from tfmask.model.encoder import BertEncoder, with_dropout
 from tfmask.model.heads import SequenceClassifier, TokenClassifier
 from tfmask.text import finetuning_data, tokenization
 from tfmask.text.examples import Examples, load_train_valid, resolve_data
-from tfmask.train import checkpoints, distribute
+from tfmask.train import checkpoints, distribute, precision
 from tfmask.train.callbacks import (ReseedDropout, StepRecorder, ValidationCallback,
                                     progress_callbacks, quiet_unused_pooler_warning,
                                     record_interval, resumed_epoch)
@@ -56,7 +57,7 @@ from tfmask.train.optimizer import build_optimizer, compile_model
 
 #: What `checkpoints.StopOnNonFiniteLoss` suggests when the loss is NaN or infinite.
 _NON_FINITE_ADVICE = ("Try a lower --learning-rate, a longer --warmup-steps, a smaller "
-                      "--set train.clipnorm=..., or no --mixed-precision, in a new --out (a "
+                      "--set train.clipnorm=..., or --precision float32, in a new --out (a "
                       "run directory keeps its configuration).")
 #: The validation metric that picks the best epoch and drives early stopping.
 MONITOR = {"ner": "f1", "sentiment": "accuracy", "classify": "accuracy"}
@@ -129,7 +130,8 @@ def finetune(experiment: FinetuneExperiment, run_dir: str, verbose=None, strateg
     """
     experiment.validate()  # before anything is written: a mistake leaves no trace
     strategy = strategy or distribute.choose_strategy(experiment.train.strategy)
-    with distribute.worker_directory(strategy, run_dir) as out:
+    policy = precision.choose(experiment.train, strategy)
+    with distribute.worker_directory(strategy, run_dir) as out, precision.policy_scope(policy):
         best = _finetune(experiment, out, strategy, verbose)
     best["run_dir"] = run_dir
     return best
@@ -149,14 +151,15 @@ def _finetune(experiment: FinetuneExperiment, run_dir: str, strategy, verbose) -
     keras.utils.set_random_seed(t.seed)
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
-    if t.mixed_precision:
-        keras.mixed_precision.set_global_policy(t.mixed_precision)
     if t.init:
         experiment.tokenizer = runs.tokenizer_config(t.init)
     tokenizer, encoder = _initial_encoder(experiment, train, run_dir, strategy)
-    if t.encoder_dropout is not None and t.encoder_dropout != encoder.dropout:
+    rate = encoder.dropout if t.encoder_dropout is None else t.encoder_dropout
+    # A `.keras` file keeps the dtype policy it was saved with (float32 for an import): the
+    # rebuilt encoder takes the run's (`precision.policy_scope`), and the new dropout rate.
+    if rate != encoder.dropout or encoder.dtype_policy.name != t.precision:
         with strategy.scope():
-            encoder = with_dropout(encoder, t.encoder_dropout)
+            encoder = with_dropout(encoder, rate)
     experiment.encoder = encoder.encoder_config()
     experiment.tokenizer.vocabulary_size = tokenizer.vocabulary_size
     experiment.labels = list(labels)
@@ -192,8 +195,9 @@ def _finetune(experiment: FinetuneExperiment, run_dir: str, strategy, verbose) -
     distribute.enable_multi_worker_fit(model, strategy)
     quiet_unused_pooler_warning()
     steps_per_epoch = claimed["steps_per_epoch"]
-    if not d.length_buckets or static:  # the count is exact: tell Keras (progress bar...)
-        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
+    # The count is exact (buckets too: a bucket's batches do not depend on the order): tell
+    # Keras (progress bar, no "ran out of data" warning).
+    train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(steps_per_epoch))
     evaluator = distribute.OnChief(strategy, Evaluator(
         experiment.task, valid, labels, tokenizer, d.max_sequence_length,
         window_stride=d.window_stride, truncation=d.truncation))
@@ -215,7 +219,8 @@ def _finetune(experiment: FinetuneExperiment, run_dir: str, strategy, verbose) -
                 t.learning_rate, phase_steps, t.warmup_steps, t.weight_decay, t.clipnorm,
                 t.adam_epsilon, layer_decay=t.layer_decay,
                 num_layers=experiment.encoder.num_layers)
-            compile_model(model, optimizer, "accuracy", t.jit_compile or static)
+            compile_model(model, precision.with_loss_scaling(optimizer, t.precision),
+                          "accuracy", t.jit_compile or static)
         if resumed:
             print(f"Resuming {run_dir} ({name} phase) after epoch {resumed}.", flush=True)
         validation = ValidationCallback(evaluator, run_dir, monitor,
@@ -227,6 +232,7 @@ def _finetune(experiment: FinetuneExperiment, run_dir: str, strategy, verbose) -
         # BackupAndRestore marks the epoch done (a kill in between repeats the epoch instead
         # of losing its record), and TensorBoard / EarlyStopping see its val_* logs.
         callbacks = [
+            FirstStepTimer(t.jit_compile or static),  # first: its logs reach `validation`
             validation,
             step_recorder,
             checkpoints.Checkpoints(backup_dir, delete_checkpoint=False),
@@ -263,6 +269,31 @@ def _finetune(experiment: FinetuneExperiment, run_dir: str, strategy, verbose) -
     return distribute.chief_first(strategy, save)
 
 
+class FirstStepTimer(keras.callbacks.Callback):
+    """The seconds from the start of `fit` to the end of its first step: the input pipeline's
+    start, tracing and (with XLA) the first compile. Printed, and recorded in `history.json`
+    as `first_step_seconds` of the fit's first epoch (via the epoch's logs)."""
+
+    def __init__(self, jit_compile: bool):
+        super().__init__()
+        self.jit_compile, self.seconds = jit_compile, None
+
+    def on_train_begin(self, logs=None):
+        self._start, self.seconds, self._epochs = time.perf_counter(), None, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.seconds is None:
+            self.seconds = time.perf_counter() - self._start
+            print(f"First training step after {self.seconds:.1f} s (input pipeline, tracing"
+                  f"{', XLA compile of the first shape' if self.jit_compile else ''}).",
+                  flush=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._epochs == 0 and self.seconds is not None and logs is not None:
+            logs["first_step_seconds"] = self.seconds
+        self._epochs += 1
+
+
 def _finish(run_dir: str) -> dict:
     """Removes the finished run's checkpoints; returns its best metrics + `run_dir`."""
     runs.prune_checkpoints(run_dir)
@@ -274,14 +305,14 @@ def _finish(run_dir: str) -> dict:
 
 def _train_dataset(experiment: FinetuneExperiment, train: Examples, tokenizer,
                    plain: bool = False, static_shapes: bool = False) -> tf.data.Dataset:
-    """The training batches: shuffled, bucketed and augmented unless `plain` (for counting);
-    with `static_shapes` (a TPU) every batch is padded to `--seq-len` and a smaller last batch
-    is dropped."""
+    """The training batches: shuffled and augmented unless `plain` (for counting: the same
+    number of batches, length buckets included); with `static_shapes` (a TPU) every batch is
+    padded to `--seq-len` and a smaller last batch is dropped."""
     d, t = experiment.data, experiment.train
     common = dict(tokenizer=tokenizer, max_sequence_length=d.max_sequence_length,
                   batch_size=t.batch_size, shuffle=not plain, seed=t.seed,
                   mask_rate=0.0 if plain else t.mask_rate,
-                  length_buckets=None if plain or static_shapes else (d.length_buckets or None),
+                  length_buckets=None if static_shapes else (d.length_buckets or None),
                   static_shapes=static_shapes)
     if experiment.task == "ner":
         ds = finetuning_data.ner_dataset(train.texts, train.label_ids,

@@ -4,6 +4,7 @@ A run directory holds
 
     config.json        the full resolved `Experiment`
     vocab.txt          the WordPiece vocabulary
+    masking/           what entity, keyword or PMI masking matches (`corpus_statistics`)
     checkpoints/       `BackupAndRestore` state (weights + optimizer) while the run is
                        unfinished: re-running the same command resumes here
     encoder.keras      the trained `BertEncoder` (what fine-tuning and export load)
@@ -16,6 +17,11 @@ The `.keras` files hold weights only, no optimizer. They are written after the l
 with both present the run is finished, `checkpoints/` is removed (the optimizer state is of no
 further use: `--init` reads `encoder.keras`, `vocab.txt` and `config.json`), and re-running
 the command trains nothing and returns the last record.
+
+With `train.init` (`tfmask pretrain --init RUN`) the run continues MLM from a pretrain or
+import run, as domain- or task-adaptive pretraining does: it takes that run's vocabulary,
+casing, encoder configuration and weights, and its MLM head (`masked_lm.keras`; a run without
+one gets a fresh head, said in the log). No vocabulary is learned and the preset is not used.
 
 Across workers (`--strategy multi_worker`, `tfmask.train.distribute`) every worker runs
 `pretrain` with the same arguments: the chief learns the vocabulary, claims the run directory
@@ -30,13 +36,13 @@ import keras
 import tensorflow as tf
 
 from tfmask import presets, runs
-from tfmask.text import pretraining_data, text_files, tokenization
-from tfmask.train import checkpoints, distribute
+from tfmask.text import corpus_statistics, pretraining_data, text_files, tokenization
+from tfmask.train import checkpoints, distribute, precision
 from tfmask.train.callbacks import (HistoryRecorder, ReseedDropout, progress_callbacks,
                                     quiet_unused_pooler_warning, resumed_epoch)
 from tfmask.train.optimizer import build_optimizer, compile_model
-from tfmask.config import DataConfig, Experiment
-from tfmask.model.encoder import BertEncoder
+from tfmask.config import DataConfig, Experiment, MaskingConfig
+from tfmask.model.encoder import BertEncoder, with_dropout
 from tfmask.model.heads import MaskedLM
 
 
@@ -59,21 +65,14 @@ def resolve_corpus(experiment: Experiment, run_dir: str) -> None:
 
 def training_lines(experiment: Experiment) -> tf.data.Dataset:
     """The lines a vocabulary may be learned from: training text only, held-out lines excluded."""
-    d = experiment.data
-    if d.tfds:
-        lines = pretraining_data.tfds_lines(d.tfds, d.tfds_text_key, d.tfds_data_dir)
-    else:
-        lines = tf.data.TextLineDataset(pretraining_data.expand_globs(d.corpus))
-    if d.skip_bad_lines:
-        lines = pretraining_data.good_lines(lines)
-    if d.holdout_active:
-        lines = lines.filter(pretraining_data.holdout_filter(d.eval_holdout, keep_heldout=False))
+    # The pipelines' own reading (a CoNLL corpus as its sentences), document ends dropped.
+    lines = corpus_statistics.training_text(experiment.data)
     return lines.filter(lambda line: tf.strings.length(tf.strings.strip(line)) > 0)
 
 
 #: What `checkpoints.StopOnNonFiniteLoss` suggests when the loss is NaN or infinite.
 _NON_FINITE_ADVICE = ("Try a lower --learning-rate, a longer --warmup-steps, a smaller "
-                      "--set train.clipnorm=..., or no --mixed-precision, in a new --out (a "
+                      "--set train.clipnorm=..., or --precision float32, in a new --out (a "
                       "run directory keeps its configuration).")
 
 
@@ -90,11 +89,15 @@ def _require_text(experiment: Experiment) -> None:
 
 
 def prepare_vocabulary(experiment: Experiment, run_dir: str) -> tokenization.WordPieceTokenizer:
-    """Loads `RUN/vocab.txt` (resume), the given `--vocab`, or learns one from the corpus."""
+    """Loads `RUN/vocab.txt` (resume), the `--init` run's, the given `--vocab`, or learns one
+    from the corpus."""
     path = os.path.join(run_dir, "vocab.txt")
     lower = experiment.tokenizer.lower_case
     if os.path.exists(path):
         vocab = tokenization.load_vocabulary(path)
+    elif experiment.train.init:
+        _require_text(experiment)
+        vocab = runs.load_tokenizer(experiment.train.init).vocab
     elif experiment.tokenizer.vocab:
         vocab = tokenization.load_vocabulary(experiment.tokenizer.vocab)
     else:
@@ -110,19 +113,23 @@ def prepare_vocabulary(experiment: Experiment, run_dir: str) -> tokenization.Wor
     return tokenization.WordPieceTokenizer(vocab, lower_case=lower)
 
 
-def dataset_kwargs(experiment: Experiment, tokenizer) -> dict:
+def dataset_kwargs(experiment: Experiment, tokenizer, masking_tables=None) -> dict:
     """Arguments of `pretraining_data.pretraining_dataset` shared by the training and eval
     pipelines (which add `training`, `start_step` or `eval_split`)."""
     return dict(tokenizer=tokenizer, data=experiment.data, masking=experiment.masking,
-                batch_size=experiment.train.batch_size, seed=experiment.train.seed)
+                batch_size=experiment.train.batch_size, seed=experiment.train.seed,
+                masking_tables=masking_tables)
 
 
 def eval_dataset(experiment: Experiment, tokenizer) -> tuple[tf.data.Dataset | None, int]:
     """The same eval batches at every checkpoint: (dataset, number of batches)."""
     if not experiment.data.eval_corpus and not experiment.data.holdout_active:
         return None, 0
-    ds = pretraining_data.pretraining_dataset(**dataset_kwargs(experiment, tokenizer),
-                                              training=False, eval_split=True)
+    kwargs = dataset_kwargs(experiment, tokenizer)
+    # Every run is evaluated with BERT's masking (15% of pieces, 80/10/10, token level), so
+    # held-out masked accuracy compares across strategies, rates and schedules.
+    kwargs["masking"] = MaskingConfig(max_predictions=experiment.masking.max_predictions)
+    ds = pretraining_data.pretraining_dataset(**kwargs, training=False, eval_split=True)
     ds = ds.take(experiment.train.eval_steps).cache()
     count = sum(1 for _ in ds)
     if count == 0:
@@ -161,16 +168,63 @@ def pretrain(experiment: Experiment, run_dir: str, strategy=None, verbose=None) 
     # --skip-bad-lines such lines are counted, and the pipelines leave them out).
     text_files.check_corpus(experiment.data)
     strategy = strategy or distribute.choose_strategy(experiment.train.strategy)
-    with distribute.worker_directory(strategy, run_dir) as out:
+    policy = precision.choose(experiment.train, strategy)
+    with distribute.worker_directory(strategy, run_dir) as out, precision.policy_scope(policy):
         summary = _pretrain(experiment, run_dir, out, strategy, verbose)
     summary["run_dir"] = run_dir
     return summary
+
+
+#: Peak learning rate of continued pretraining (`--init`) when none is given: Hugging Face's
+#: default for training from a checkpoint (as fine-tuning's default here); the preset's rates
+#: are for random weights and would undo much of what the checkpoint learned.
+CONTINUED_LEARNING_RATE = 5e-5
+
+
+def continue_from_init(experiment: Experiment) -> None:
+    """With `train.init`: takes the run's casing and encoder configuration (its vocabulary is
+    read by `prepare_vocabulary`), and the continued-pretraining learning rate unless one is
+    given. Every worker calls it (its tokenizer needs the casing)."""
+    init = experiment.train.init
+    if not init:
+        return
+    experiment.tokenizer.lower_case = runs.tokenizer_config(init).lower_case
+    experiment.encoder = runs.encoder_config(init)
+    if experiment.train.learning_rate is None:
+        experiment.train.learning_rate = CONTINUED_LEARNING_RATE
+
+
+def build_masked_lm(experiment: Experiment) -> tuple[BertEncoder, MaskedLM]:
+    """(encoder, `MaskedLM`) to train: random `experiment.encoder` weights, or with
+    `train.init` the run's `masked_lm.keras` (encoder and MLM head), else its `encoder.keras`
+    under a fresh head. Call it under the strategy's scope, after seeding."""
+    init = experiment.train.init
+    if not init:
+        encoder = BertEncoder.from_encoder_config(experiment.encoder)
+        return encoder, MaskedLM(encoder)
+    if os.path.exists(os.path.join(init, runs.FINAL_FILES["pretrain"][1])):
+        model = runs.load_masked_lm(init)
+        print(f"Continuing MLM from {init}: its encoder and MLM head.", flush=True)
+        if model.encoder.dtype_policy.name != experiment.train.precision:
+            # A `.keras` file keeps the dtype policy it was saved with: rebuild under the
+            # run's (`precision.policy_scope`), same weights.
+            saved, model = model, MaskedLM(with_dropout(model.encoder, model.encoder.dropout))
+            model.set_weights(saved.get_weights())
+        return model.encoder, model
+    print(f"Continuing MLM from {init}: its encoder under a fresh, randomly initialised MLM "
+          "head (the run has no masked_lm.keras).", flush=True)
+    encoder = runs.load_encoder(init)
+    if encoder.dtype_policy.name != experiment.train.precision:  # as above
+        encoder = with_dropout(encoder, encoder.dropout)
+    return encoder, MaskedLM(encoder)
 
 
 def _complete(experiment: Experiment, vocabulary_size: int) -> None:
     """Fills in what follows from the vocabulary: its size, the encoder, the learning rate."""
     t = experiment.train
     experiment.tokenizer.vocabulary_size = vocabulary_size
+    if t.init:  # `continue_from_init` set the encoder and the learning rate
+        return
     if t.learning_rate is None:
         t.learning_rate = presets.default_learning_rate(t.preset)
     experiment.encoder = presets.encoder_config(
@@ -184,6 +238,7 @@ def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose)
     t = experiment.train
     os.makedirs(out, exist_ok=True)
     resolve_corpus(experiment, out)  # each worker writes the same embedded corpus for itself
+    continue_from_init(experiment)
     backup_dir = os.path.join(out, "checkpoints")
 
     def prepare() -> dict:  # on the chief
@@ -195,8 +250,12 @@ def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose)
             print(f"{run_dir} is a finished run (encoder.keras and masked_lm.keras are there): "
                   "nothing left to train. Choose a new --out to train again.", flush=True)
             last = _finish(out, runs.read_json(os.path.join(out, "history.json")))
+        # The lists entity / keyword / PMI masking read (first passes over the training
+        # text, kept in RUN/masking/ and read back on resume).
+        statistics = {} if last else corpus_statistics.prepare(
+            experiment.data, experiment.masking, tokenizer, out)
         return {"vocab": tokenizer.vocab, "start_epoch": resumed_epoch(backup_dir),
-                "finished": last}
+                "finished": last, "masking_statistics": statistics}
 
     prepared = distribute.chief_first(strategy, prepare)
     if prepared["finished"] is not None:
@@ -208,27 +267,28 @@ def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose)
     keras.utils.set_random_seed(t.seed)
     if t.deterministic:
         tf.config.experimental.enable_op_determinism()
-    if t.mixed_precision:
-        keras.mixed_precision.set_global_policy(t.mixed_precision)
     quiet_unused_pooler_warning()
 
     start_step = prepared["start_epoch"] * t.save_every
     if start_step:
         print(f"Resuming {run_dir} from step {start_step} of {t.steps}.", flush=True)
     runs.record_environment(out, start_step=start_step)
+    tables = corpus_statistics.masking_tables(experiment.data, experiment.masking, tokenizer,
+                                              prepared["masking_statistics"])
     train_ds = distribute.distribute_training_data(
         strategy, lambda input_context: pretraining_data.pretraining_dataset(
-            **dataset_kwargs(experiment, tokenizer), training=True, start_step=start_step,
-            input_context=input_context))
+            **dataset_kwargs(experiment, tokenizer, tables), training=True,
+            start_step=start_step,
+            input_context=input_context, total_steps=t.steps))
     eval_ds, eval_batches = eval_dataset(experiment, tokenizer)
 
     with strategy.scope():
-        encoder = BertEncoder.from_encoder_config(experiment.encoder)
-        model = MaskedLM(encoder)
+        encoder, model = build_masked_lm(experiment)
         optimizer = build_optimizer(
             t.learning_rate, t.steps, t.warmup_steps, t.weight_decay, t.clipnorm,
             t.adam_epsilon)
-        compile_model(model, optimizer, "masked_accuracy",
+        compile_model(model, precision.with_loss_scaling(optimizer, t.precision),
+                      "masked_accuracy",
                       t.jit_compile or distribute.needs_static_shapes(strategy),
                       t.steps_per_execution)
     distribute.enable_multi_worker_fit(model, strategy)
