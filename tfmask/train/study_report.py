@@ -345,8 +345,8 @@ def write_doc(results: dict, path: str, out: str) -> None:
         "# Does the masking choice matter? The masking study",
         "",
         ("**These numbers come from `--budget smoke`: a check that every cell runs, with "
-         f"a few steps on a few examples. They say nothing about masking; run `--budget "
-         f"cpu-hour` or `--budget gpu` and this file is rewritten.**" if smoke else
+         "a few steps on a few examples. They say nothing about masking; run `--budget "
+         "cpu-hour` or `--budget gpu` and this file is rewritten.**" if smoke else
          f"Budget `{results['budget_name']}`, {results['seeds']} seeds, "
          f"{results['cell_seconds']['count']} cells in "
          f"{results['cell_seconds']['total'] / 3600:.1f} hours of cell time."),
