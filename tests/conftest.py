@@ -34,13 +34,18 @@ SHARED_RUNS = {"pretraining_run", "ner_run", "sentiment_run", "pair_run", "fill_
                "exported"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """Every test that uses a shared run goes to the one worker that builds the runs, so they
     are built once however many workers there are; every other test stays with the rest of
     its file, so module-scoped fixtures are built once too. Without xdist this changes
     nothing."""
     for item in items:
-        uses_runs = SHARED_RUNS & set(getattr(item, "fixturenames", ()))
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)  # runs named by parameter (getfixturevalue)
+        if callspec is not None:
+            names |= {v for v in callspec.params.values() if isinstance(v, str)}
+        uses_runs = SHARED_RUNS & names
         group = "shared_runs" if uses_runs else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from helpers import random_inputs
 from tfmask.model.encoder import BertEncoder
 from tfmask.model.heads import TokenClassifier
+from tfmask.model.layers import ReplicaDropout, TransformerBlock
 from tfmask.train.callbacks import ReseedDropout
 
 RATE, LAYERS, BATCHES = 0.2, 2, 3
@@ -88,6 +89,7 @@ def test_every_site_drops_at_the_rate_and_scales_the_rest_in_fit_only():
     # one dropout layer per site, none elsewhere (a new site would go unaudited)
     generators = [layer for layer in model._flatten_layers() if layer._seed_generators]
     assert len(generators) == len(seen) == 2 + 3 * LAYERS
+    assert all(isinstance(layer, ReplicaDropout) for layer in _sites(model).values())
     model.fit(_data(), epochs=2, verbose=0, callbacks=[ReseedDropout(), recorder])
     assert len(record) == 2 * BATCHES * len(seen)
     for name in seen:
@@ -113,3 +115,32 @@ def test_every_site_drops_at_the_rate_and_scales_the_rest_in_fit_only():
         for name, (x, out) in seen.items():
             np.testing.assert_array_equal(x.numpy(), out.numpy(), err_msg=name)
 
+
+
+def test_replicas_draw_masks_of_their_own_and_one_device_is_keras_dropout():
+    """Keras's `Dropout` gives every replica of a `MirroredStrategy` the same mask (one
+    mirrored seed state); `ReplicaDropout`, at every site of the model, folds the replica id
+    into the seed. On one device it is Keras's layer exactly."""
+    x = tf.ones([16, 64])
+    ours, theirs = ReplicaDropout(0.3, seed=7), keras.layers.Dropout(0.3, seed=7)
+    for _ in range(2):
+        np.testing.assert_array_equal(ours(x, training=True), theirs(x, training=True))
+    assert ReplicaDropout.from_config(ours.get_config()).get_config() == ours.get_config()
+    # dropout 0 (Keras makes no seed generator then): blocks still build and pass inputs on
+    block = TransformerBlock(num_heads=2, intermediate_dim=8, dropout=0.0)
+    h = tf.random.normal([2, 5, 4])
+    np.testing.assert_array_equal(block(h, training=True), block(h, training=False))
+
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        layers = {"keras": keras.layers.Dropout(0.3, seed=7), "tfmask": ReplicaDropout(0.3, seed=7)}
+    masks = {}
+    for name, layer in layers.items():
+        step = tf.function(lambda layer=layer: strategy.run(lambda: layer(x, training=True)))
+        outputs = [r.numpy() for r in strategy.experimental_local_results(step())]
+        masks[name] = [out == 0 for out in outputs]
+        for out in outputs:  # 1,024 units a replica: 0.3 +- 5 sd is 0.3 +- 0.072
+            assert abs((out == 0).mean() - 0.3) < 0.072, name
+            np.testing.assert_allclose(out[out != 0], 1 / 0.7, rtol=1e-6)
+    np.testing.assert_array_equal(*masks["keras"])  # why the layer exists
+    assert (masks["tfmask"][0] != masks["tfmask"][1]).mean() > 0.2  # independent: ~0.42

@@ -495,3 +495,21 @@ def test_dotted_names_resolve_to_modules_and_their_definitions():
     # class inherits from a third-party base, such as keras.Model, is not checked.)
     assert resolve("tfmask.model.BertEncoder.hidden_dim")
     assert resolve("tfmask.model.encoder.BertEncoder.from_encoder_config")
+
+
+def test_tests_sharing_a_run_are_scheduled_together(request):
+    """Under the README's test command (`pytest -n 2 --dist loadgroup`) tests/conftest.py puts
+    every test that uses a session run in one xdist group, so each run is built once. The group
+    reaches the scheduler only as a suffix of the node id; with pytest 9.2 and pytest-xdist 3.8
+    the suffix was lost and every test was scheduled alone (the runs and the two-worker cluster
+    built twice, the suite ~40% slower), silently. Skipped when not under xdist's loadgroup."""
+    import os
+
+    import pytest
+
+    if not os.environ.get("PYTEST_XDIST_WORKER") or not request.config.getvalue("loadgroup"):
+        pytest.skip("not running under pytest-xdist --dist loadgroup")
+    group = request.node.nodeid.split("::")[0].split("@")[0]
+    assert request.node.nodeid.endswith(f"@{group}"), (
+        f"node id {request.node.nodeid!r} carries no xdist group: this pytest-xdist cannot "
+        "group tests with this pytest (see the pin in setup.cfg)")

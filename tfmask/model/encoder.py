@@ -8,7 +8,7 @@ import keras
 from keras import ops
 
 from tfmask.config import EncoderConfig
-from tfmask.model.layers import PositionEmbedding, TransformerBlock
+from tfmask.model.layers import PositionEmbedding, ReplicaDropout, TransformerBlock
 
 
 def bert_initializer():
@@ -72,8 +72,7 @@ class BertEncoder(keras.Model):
             name="segment_embedding", **common)
         self.embeddings_layer_norm = keras.layers.LayerNormalization(
             epsilon=1e-12, name="embeddings_layer_norm", **common)
-        self.embeddings_dropout = keras.layers.Dropout(dropout, name="embeddings_dropout",
-                                                       **common)
+        self.embeddings_dropout = ReplicaDropout(dropout, name="embeddings_dropout", **common)
         self.transformer_layers = [
             TransformerBlock(num_heads, intermediate_dim, dropout=dropout, activation=activation,
                              kernel_initializer=bert_initializer(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from tfmask.model.encoder import BertEncoder, bert_initializer
-from tfmask.model.layers import MaskedLMHead
+from tfmask.model.layers import MaskedLMHead, ReplicaDropout
 
 
 class _EncoderTask(keras.Model):
@@ -82,8 +82,8 @@ class _ClassifierBase(_EncoderTask):
     def __init__(self, encoder, num_classes: int, dropout: float = 0.1, **kwargs):
         # === Layers ===
         self.encoder = encoder
-        self.output_dropout = keras.layers.Dropout(dropout, name="output_dropout",
-                                                   dtype=encoder.dtype_policy)
+        self.output_dropout = ReplicaDropout(dropout, name="output_dropout",
+                                             dtype=encoder.dtype_policy)
         self.logits_dense = keras.layers.Dense(
             num_classes, kernel_initializer=bert_initializer(), name="logits",
             dtype=encoder.dtype_policy)

@@ -11,6 +11,7 @@ Every layer forwards `**kwargs`, keeps one attribute per argument and returns al
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 _PACKAGE = "tfmask"
@@ -61,6 +62,59 @@ class PositionEmbedding(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class ReplicaDropout(keras.layers.Dropout):
+    """`keras.layers.Dropout` whose masks are independent across the replicas of a
+    `tf.distribute` strategy.
+
+    Keras draws each dropout seed from the layer's `SeedGenerator`, whose state is one
+    mirrored variable: under `MirroredStrategy` (or multi-worker, or TPU) every replica reads
+    the same state, so every replica drops the same units of its own slice of the batch. This
+    layer folds the replica's id in its sync group into that seed. With one replica it *is*
+    Keras's `Dropout` (same seed, same mask, bit for bit), so single-device runs are unchanged.
+    """
+
+    def call(self, inputs, training=False):
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if not (training and self.rate > 0) or replicas == 1:
+            return super().call(inputs, training=training)
+        seed = tf.cast(self.seed_generator.next(), tf.int64)  # the same on every replica
+        seed = tf.random.experimental.stateless_fold_in(
+            seed, tf.cast(context.replica_id_in_sync_group, tf.int64))
+        noise_shape = None
+        if self.noise_shape is not None:
+            shape = tf.shape(inputs)
+            noise_shape = tf.stack([shape[i] if d is None else d
+                                    for i, d in enumerate(self.noise_shape)])
+        return tf.nn.experimental.stateless_dropout(
+            inputs, rate=self.rate, noise_shape=noise_shape, seed=seed)
+
+    @classmethod
+    def replacing(cls, layer: keras.layers.Dropout) -> "ReplicaDropout":
+        """A `ReplicaDropout` that draws exactly the seeds `layer` would have drawn (its
+        generator state copied; no draw from the global RNG, so layers built later get the
+        seeds they would have got)."""
+        replica = cls(layer.rate, noise_shape=layer.noise_shape, seed=0, name=layer.name,
+                      dtype=layer.dtype_policy)
+        replica.seed = layer.seed
+        if layer.rate > 0:  # Keras gives a layer that never drops no generator
+            replica.seed_generator.state.assign(layer.seed_generator.state.value)
+        return replica
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class ReplicaAttention(keras.layers.MultiHeadAttention):
+    """`keras.layers.MultiHeadAttention` whose dropout on the attention probabilities is a
+    `ReplicaDropout` (otherwise the same layer: weights, call and config)."""
+
+    def _build_attention(self, rank):
+        super()._build_attention(rank)
+        keras_dropout = self._dropout_layer
+        self._tracker.untrack(keras_dropout)  # not a sublayer any more
+        self._dropout_layer = ReplicaDropout.replacing(keras_dropout)
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class TransformerBlock(keras.layers.Layer):
     """One post-LayerNorm BERT block: self-attention, add & norm, GELU feed-forward, add & norm.
 
@@ -99,11 +153,11 @@ class TransformerBlock(keras.layers.Layer):
             keras.initializers.serialize(self.kernel_initializer))
         common = dict(dtype=self.dtype_policy)
         # === Attention ===
-        self.self_attention = keras.layers.MultiHeadAttention(
+        self.self_attention = ReplicaAttention(
             num_heads=self.num_heads, key_dim=hidden_dim // self.num_heads,
             dropout=self.dropout, kernel_initializer=init(), name="self_attention", **common)
         self.self_attention.build(input_shape, input_shape)
-        self.self_attention_dropout = keras.layers.Dropout(self.dropout, **common)
+        self.self_attention_dropout = ReplicaDropout(self.dropout, **common)
         self.self_attention_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, name="self_attention_layer_norm", **common)
         self.self_attention_layer_norm.build(input_shape)
@@ -115,7 +169,7 @@ class TransformerBlock(keras.layers.Layer):
         self.output_dense = keras.layers.Dense(
             hidden_dim, kernel_initializer=init(), name="output_dense", **common)
         self.output_dense.build(tuple(input_shape[:-1]) + (self.intermediate_dim,))
-        self.output_dropout = keras.layers.Dropout(self.dropout, **common)
+        self.output_dropout = ReplicaDropout(self.dropout, **common)
         self.output_layer_norm = keras.layers.LayerNormalization(
             epsilon=self.layer_norm_epsilon, name="output_layer_norm", **common)
         self.output_layer_norm.build(input_shape)
