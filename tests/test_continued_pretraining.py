@@ -109,3 +109,47 @@ def test_a_checkpoint_without_an_mlm_head_gets_a_fresh_one(tmp_path, capsys):
     assert model.mlm_head.built and model.encoder is encoder
     assert "fresh, randomly initialised MLM head" in capsys.readouterr().out
     assert probe.train.learning_rate == 5e-5  # continued pretraining's, not the preset's
+
+
+def test_a_fresh_head_is_warmed_up_alone_first(tmp_path, capsys):
+    """With a fresh head, `pretrain --init` first trains the head alone (`--head-warmup-steps`):
+    the encoder's weights come out of the warm-up untouched, the head's changed and its
+    held-out loss lower; the run records it in head_warmup.json; 0 turns it off."""
+    from tfmask.interop import import_checkpoint
+    from tfmask.train.pretraining import warm_up_head
+
+    source = write_hf_folder(tmp_path / "hf", hf_state_dict(google_bert_tensors(seed=4,
+                                                                                mlm=False)))
+    init = str(tmp_path / "import")
+    import_checkpoint(source, init)
+    corpus = tmp_path / "corpus.txt"
+    rng = np.random.default_rng(0)
+    corpus.write_text("".join(" ".join(rng.choice(TINY_VOCAB[5:], 8)) + "\n" for _ in range(64)))
+    e = continued(init, [str(corpus)], max_sequence_length=16, eval_holdout=0.2)
+    e.train.head_warmup_steps = 6
+    continue_from_init(e)
+    encoder, model = build_masked_lm(e)
+    tokenizer = runs.load_tokenizer(init)
+    kwargs = dict(batch_size=8, seed=0)
+    train = pretraining_data.pretraining_dataset(tokenizer, e.data, e.masking, training=True,
+                                                 **kwargs)
+    held_out = pretraining_data.pretraining_dataset(tokenizer, e.data, e.masking,
+                                                    training=False, **kwargs).repeat()
+    before = [w.copy() for w in encoder.get_weights()]
+    head_before = [w.copy() for w in model.mlm_head.get_weights()]
+    summary = warm_up_head(model, e, train, held_out, 2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, encoder.get_weights()))
+    assert not all(np.array_equal(a, b) for a, b in zip(head_before,
+                                                         model.mlm_head.get_weights()))
+    assert encoder.trainable
+    assert summary["eval_loss_after"] < summary["eval_loss_before"]
+    assert "Warming up the fresh MLM head: 6 steps" in capsys.readouterr().out
+
+    out = str(tmp_path / "continued")
+    pretrain(e, out, verbose=0)
+    recorded = runs.read_json(os.path.join(out, "head_warmup.json"))
+    assert recorded["head_warmup_steps"] == 6
+    assert "Warming up the fresh MLM head" in capsys.readouterr().out
+    e.train.head_warmup_steps = 0
+    pretrain(e, str(tmp_path / "no_warm_up"), verbose=0)
+    assert "No head warm-up" in capsys.readouterr().out

@@ -101,6 +101,11 @@ class TrainConfig:
     # a pretrain or import run to continue from (its vocabulary, casing, encoder and MLM
     # head); None: a random `preset` encoder and a vocabulary of its own
     init: str | None = None
+    # with `init` from a run without an MLM head (an import of an encoder-only checkpoint):
+    # steps that train the fresh head alone, encoder frozen, at lr 1e-3, before `steps` of
+    # continued pretraining (a random head's gradients would otherwise scramble the encoder);
+    # 0: none. Not used when the run has a head or when resuming.
+    head_warmup_steps: int = 200
     batch_size: int = 32  # global batch, split across replicas
     steps: int = 1000
     save_every: int = 100  # steps per Keras "epoch" = checkpoint interval
@@ -395,7 +400,7 @@ PRETRAIN_FLAGS = {
     "masking.gazetteer": "--gazetteer", "masking.entity_priority": "--entity-priority",
     "masking.keyword_strength": "--keyword-strength",
     "masking.pmi_max_ngrams": "--pmi-ngrams", "masking.pmi_min_count": "--pmi-min-count",
-    "train.init": "--init",
+    "train.init": "--init", "train.head_warmup_steps": "--head-warmup-steps",
     "train.preset": "--preset", "train.batch_size": "--batch-size", "train.steps": "--steps",
     "train.save_every": "--save-every", "train.eval_steps": "--eval-steps",
     "train.learning_rate": "--learning-rate", "train.warmup_steps": "--warmup-steps",

@@ -166,6 +166,7 @@ def validate_pretraining(experiment: Experiment) -> None:
     c.one_of("train.strategy", STRATEGIES)
     parse_masking_strategy(experiment.masking.strategy)
     c.one_of("data.packing", PACKINGS)
+    c.at_least("train.head_warmup_steps", 0)
     for key in ("train.batch_size", "train.steps", "train.save_every", "train.eval_steps",
                 "train.steps_per_execution", "tokenizer.vocabulary_size",
                 "masking.max_predictions", "data.shuffle_buffer"):

@@ -76,6 +76,9 @@ def _add_pretrain_parser(sub) -> None:
     add_options(p.add_argument_group("training"), (
         "--init", "RUN", "continue MLM from a tfmask pretrain or import run: its vocabulary, "
                          "casing, encoder and MLM head (default: a random --preset encoder)"), (
+        "--head-warmup-steps", int, with_default(
+            "with --init from a run without an MLM head: steps training the fresh head alone "
+            "(encoder frozen, lr 1e-3) first; 0: none", t.head_warmup_steps)), (
         "--preset", presets.PRESETS, with_default("encoder size without --init", t.preset)), (
         "--batch-size", int, with_default("global batch size", t.batch_size)), (
         "--steps", int, with_default("training steps", t.steps)), (

@@ -194,6 +194,55 @@ def continue_from_init(experiment: Experiment) -> None:
         experiment.train.learning_rate = CONTINUED_LEARNING_RATE
 
 
+#: Peak learning rate of the head warm-up (`train.head_warmup_steps`): only the fresh MLM
+#: head trains (the encoder, with the tied token embedding, is frozen), a few hundred
+#: thousand weights started at random, so a rate for random weights.
+HEAD_WARMUP_LEARNING_RATE = 1e-3
+
+
+def has_masked_lm_head(init: str) -> bool:
+    """Whether the run `init` holds an MLM head (`masked_lm.keras`)."""
+    return os.path.exists(os.path.join(init, runs.FINAL_FILES["pretrain"][1]))
+
+
+def warm_up_head(model: MaskedLM, experiment: Experiment, train_ds, eval_ds, eval_batches,
+                 verbose, jit_compile: bool = False) -> dict:
+    """Trains `model`'s MLM head alone for `train.head_warmup_steps` steps (encoder frozen,
+    AdamW at `HEAD_WARMUP_LEARNING_RATE` with 10% warm-up and linear decay, on the run's own
+    batches); returns the held-out loss and masked accuracy before and after (when there is
+    held-out text). Leaves the encoder trainable and the model to be compiled again."""
+    t = experiment.train
+    steps = t.head_warmup_steps
+    model.encoder.trainable = False
+    compile_model(model, precision.with_loss_scaling(
+        build_optimizer(HEAD_WARMUP_LEARNING_RATE, steps, -1, t.weight_decay, t.clipnorm,
+                        t.adam_epsilon), t.precision), "masked_accuracy", jit_compile)
+
+    def evaluate() -> dict:
+        if eval_ds is None:
+            return {"loss": None, "masked_accuracy": None}
+        scores = model.evaluate(eval_ds, steps=eval_batches, verbose=0, return_dict=True)
+        return {k: float(scores[k]) for k in ("loss", "masked_accuracy")}
+
+    before = evaluate()
+    print(f"Warming up the fresh MLM head: {steps} steps with the encoder frozen (lr "
+          f"{HEAD_WARMUP_LEARNING_RATE:g}; --head-warmup-steps 0 skips it).", flush=True)
+    verbose, progress = progress_callbacks(verbose, steps_per_epoch=steps)
+    model.fit(train_ds, epochs=1, steps_per_epoch=steps, callbacks=progress,
+              verbose=verbose, shuffle=False)
+    after = evaluate()
+    model.encoder.trainable = True
+    summary = {"head_warmup_steps": steps,
+               "eval_masked_accuracy_before": before["masked_accuracy"],
+               "eval_masked_accuracy_after": after["masked_accuracy"],
+               "eval_loss_before": before["loss"], "eval_loss_after": after["loss"]}
+    if eval_ds is not None:
+        print(f"Head warm-up done: held-out masked accuracy {before['masked_accuracy']:.4f} -> "
+              f"{after['masked_accuracy']:.4f}, loss {before['loss']:.3f} -> "
+              f"{after['loss']:.3f}.", flush=True)
+    return summary
+
+
 def build_masked_lm(experiment: Experiment) -> tuple[BertEncoder, MaskedLM]:
     """(encoder, `MaskedLM`) to train: random `experiment.encoder` weights, or with
     `train.init` the run's `masked_lm.keras` (encoder and MLM head), else its `encoder.keras`
@@ -202,7 +251,7 @@ def build_masked_lm(experiment: Experiment) -> tuple[BertEncoder, MaskedLM]:
     if not init:
         encoder = BertEncoder.from_encoder_config(experiment.encoder)
         return encoder, MaskedLM(encoder)
-    if os.path.exists(os.path.join(init, runs.FINAL_FILES["pretrain"][1])):
+    if has_masked_lm_head(init):
         model = runs.load_masked_lm(init)
         print(f"Continuing MLM from {init}: its encoder and MLM head.", flush=True)
         if model.encoder.dtype_policy.name != experiment.train.precision:
@@ -213,6 +262,9 @@ def build_masked_lm(experiment: Experiment) -> tuple[BertEncoder, MaskedLM]:
         return model.encoder, model
     print(f"Continuing MLM from {init}: its encoder under a fresh, randomly initialised MLM "
           "head (the run has no masked_lm.keras).", flush=True)
+    if not experiment.train.head_warmup_steps:
+        print("No head warm-up (--head-warmup-steps 0): the random head's gradients reach the "
+              "encoder from the first step.", flush=True)
     encoder = runs.load_encoder(init)
     if encoder.dtype_policy.name != experiment.train.precision:  # as above
         encoder = with_dropout(encoder, encoder.dropout)
@@ -284,6 +336,15 @@ def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose)
 
     with strategy.scope():
         encoder, model = build_masked_lm(experiment)
+    distribute.enable_multi_worker_fit(model, strategy)
+    if (t.init and t.head_warmup_steps and not start_step
+            and not has_masked_lm_head(t.init)):
+        with strategy.scope():
+            warm_up = warm_up_head(model, experiment, train_ds, eval_ds, eval_batches, verbose,
+                                   t.jit_compile or distribute.needs_static_shapes(strategy))
+        distribute.chief_first(strategy, lambda: runs.write_json(
+            os.path.join(out, "head_warmup.json"), warm_up))
+    with strategy.scope():
         optimizer = build_optimizer(
             t.learning_rate, t.steps, t.warmup_steps, t.weight_decay, t.clipnorm,
             t.adam_epsilon)
@@ -291,7 +352,6 @@ def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose)
                       "masked_accuracy",
                       t.jit_compile or distribute.needs_static_shapes(strategy),
                       t.steps_per_execution)
-    distribute.enable_multi_worker_fit(model, strategy)
 
     # The history row of an interval is written before the checkpoint that marks the
     # interval done: a kill between the two then only repeats the interval, never loses a row.
