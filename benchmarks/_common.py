@@ -8,8 +8,11 @@ same shape, fed the same batches of tfmask's pipeline, with the same optimizer, 
 from __future__ import annotations
 
 import glob
+import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,3 +120,54 @@ def materialise(ds: tf.data.Dataset, num_batches: int) -> tf.data.Dataset:
         raise ValueError(f"the pipeline gave only {len(batches)} batches")
     stacked = tf.nest.map_structure(lambda *t: tf.stack(t), *batches)
     return tf.data.Dataset.from_tensor_slices(stacked).repeat().prefetch(2)
+
+
+def default_hf_python() -> str:
+    """The Python with torch + transformers that runs a benchmark's Hugging Face side:
+    `TFMASK_HF_PYTHON` (as the optional parity tests read it), else /tmp/hfenv/bin/python
+    (the virtualenv benchmarks/README.md sets up)."""
+    return os.environ.get("TFMASK_HF_PYTHON", "/tmp/hfenv/bin/python")
+
+
+class JsonLineProcess:
+    """A child process that answers each command line written to its stdin with one JSON line
+    on its stdout (its stderr passes through). `ready` is the first line it writes, once it
+    has loaded what it needs; `ask` sends a command and returns the reply. `pause` freezes it
+    (SIGSTOP: every thread, a tf.data pipeline's background ones too) until `resume`, so that a
+    side waiting for its turn takes no CPU from the side being timed.
+    """
+
+    def __init__(self, command: list[str], env: dict | None = None):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, env=env)
+        self.ready = self._reply()
+
+    def _reply(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise SystemExit(f"{os.path.basename(self.process.args[1])} ended early (see its "
+                             "stderr above)")
+        return json.loads(line)
+
+    def ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._reply()
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        """Resumes it, asks it to quit and waits for it (kills it after a minute)."""
+        if self.process.poll() is not None:
+            return
+        self.resume()
+        try:
+            self.process.stdin.write("quit\n")
+            self.process.stdin.close()
+            self.process.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()

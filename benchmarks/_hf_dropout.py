@@ -29,6 +29,8 @@ import os
 
 import numpy as np
 
+from _hf_common import adamw, apply_gradients, load_batches, save_classifier
+
 KINDS = ("attention_probs", "attention_output", "ffn_output")
 
 
@@ -160,34 +162,18 @@ def t_interval(differences: list[float], level: float = 0.95) -> dict:
 # The torch side
 # ----------------------------------------------------------------------------------------------
 def _load(args, torch, transformers):
-    z = np.load(args.batches)
-    batches = []
-    for i in range(int(z["count"])):
-        labels = z[f"y{i}"].astype("int64")
-        labels[z[f"w{i}"] == 0] = -100  # HF's ignore index where tfmask's weight is 0
-        batches.append((torch.tensor(z[f"ids{i}"].astype("int64")),
-                        torch.tensor(z[f"mask{i}"].astype("int64")), torch.tensor(labels)))
+    batches = load_batches(args.batches)
     model = transformers.BertForTokenClassification.from_pretrained(
-        args.model, num_labels=int(z["num_labels"]), attn_implementation="eager",
-        hidden_dropout_prob=args.dropout, attention_probs_dropout_prob=args.dropout)
-    no_decay = ("bias", "LayerNorm.weight")
-    named = list(model.named_parameters())
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in named if not any(k in n for k in no_decay)],
-          "weight_decay": 0.01},
-         {"params": [p for n, p in named if any(k in n for k in no_decay)],
-          "weight_decay": 0.0}], lr=args.learning_rate, eps=1e-6)
+        args.model, num_labels=int(np.load(args.batches)["num_labels"]),
+        attn_implementation="eager", hidden_dropout_prob=args.dropout,
+        attention_probs_dropout_prob=args.dropout)
+    optimizer = adamw(model, args.learning_rate)
     schedule = transformers.get_linear_schedule_with_warmup(
         optimizer, max(1, len(batches) // 10), len(batches))
 
     def step(ids, mask, labels) -> float:
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
-        return float(loss.detach())
+        return apply_gradients(loss, model, optimizer, schedule)
 
     return model, batches, step
 
@@ -271,23 +257,17 @@ def replay(args, torch, transformers) -> dict:
         position.update(step=s, call=0)
         losses.append(step(*batch))
     model.save_pretrained(os.path.join(args.out, "hf_trained"))
-    np.savez(os.path.join(args.out, "classifier_trained.npz"),
-             kernel=model.classifier.weight.detach().numpy().T,
-             bias=model.classifier.bias.detach().numpy())
+    save_classifier(model, os.path.join(args.out, "classifier_trained.npz"), "kernel")
     return {"losses": losses, "masks": "torch's own" if args.own_masks else "tfmask's"}
 
 
 def train(args, torch, transformers) -> dict:
     model, batches, step = _load(args, torch, transformers)
-    np.savez(os.path.join(args.out, "classifier_init.npz"),
-             kernel=model.classifier.weight.detach().numpy().T,
-             bias=model.classifier.bias.detach().numpy())
+    save_classifier(model, os.path.join(args.out, "classifier_init.npz"), "kernel")
     model.train()
     losses = [step(*batch) for batch in batches]
     model.save_pretrained(os.path.join(args.out, "hf_trained"))
-    np.savez(os.path.join(args.out, "classifier_trained.npz"),
-             kernel=model.classifier.weight.detach().numpy().T,
-             bias=model.classifier.bias.detach().numpy())
+    save_classifier(model, os.path.join(args.out, "classifier_trained.npz"), "kernel")
     return {"losses": losses}
 
 

@@ -27,17 +27,16 @@ import shutil
 import statistics
 import time
 
+from _hf_common import (adamw, apply_gradients, import_tfmask_text, load_batches,
+                        save_classifier)
+
 
 def epoch(args, model, batches, step, optimizer, transformers, torch, np) -> dict:
-    import sys
-
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import_tfmask_text()
     from tfmask.text import readers  # pure Python: no TensorFlow import
     from tfmask.train import metrics
 
-    np.savez(os.path.join(args.out, "classifier_init.npz"),
-             weight=model.classifier.weight.detach().numpy(),
-             bias=model.classifier.bias.detach().numpy())
+    save_classifier(model, os.path.join(args.out, "classifier_init.npz"), "weight")
     schedule = transformers.get_linear_schedule_with_warmup(
         optimizer, max(1, len(batches) // 10), len(batches))
     model.train()
@@ -86,7 +85,7 @@ def serve(args) -> None:
     import torch
     import transformers
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    import_tfmask_text()
     from tfmask.text import readers  # pure Python: no TensorFlow import
     from tfmask.train import metrics
 
@@ -97,20 +96,8 @@ def serve(args) -> None:
     head = (transformers.BertForTokenClassification if args.task == "ner"
             else transformers.BertForSequenceClassification)
     model = head.from_pretrained(args.model, num_labels=len(labels))
-    batches = []
-    for i in range(int(z["count"])):
-        y = z[f"y{i}"].astype("int64")
-        if args.task == "ner":
-            y[z[f"w{i}"] == 0] = -100  # HF's ignore index where tfmask's weight is 0
-        batches.append((torch.tensor(z[f"ids{i}"].astype("int64")),
-                        torch.tensor(z[f"mask{i}"].astype("int64")), torch.tensor(y)))
-    no_decay = ("bias", "LayerNorm.weight")
-    named = list(model.named_parameters())
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in named if not any(k in n for k in no_decay)],
-          "weight_decay": 0.01},
-         {"params": [p for n, p in named if any(k in n for k in no_decay)],
-          "weight_decay": 0.0}], lr=args.learning_rate, eps=1e-6)
+    batches = load_batches(args.batches, ignore_unweighted=args.task == "ner")
+    optimizer = adamw(model, args.learning_rate)
     schedule = transformers.get_linear_schedule_with_warmup(
         optimizer, max(1, len(batches) // 10), len(batches))
 
@@ -121,11 +108,7 @@ def serve(args) -> None:
     def step(ids, mask, y) -> None:
         with autocast():
             loss = model(input_ids=ids, attention_mask=mask, labels=y).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        schedule.step()
-        optimizer.zero_grad()
+        apply_gradients(loss, model, optimizer, schedule)
 
     def evaluate() -> dict:
         model.eval()
@@ -204,27 +187,12 @@ def main() -> None:
         if args.mode == "epoch" else {}
     model = transformers.BertForTokenClassification.from_pretrained(
         args.model, num_labels=int(z["num_labels"]), attn_implementation="eager", **rates)
-    batches = []
-    for i in range(int(z["count"])):
-        labels = z[f"y{i}"].astype("int64")
-        labels[z[f"w{i}"] == 0] = -100  # HF's ignore index where tfmask's weight is 0
-        batches.append((torch.tensor(z[f"ids{i}"].astype("int64")),
-                        torch.tensor(z[f"mask{i}"].astype("int64")), torch.tensor(labels)))
-    no_decay = ("bias", "LayerNorm.weight")
-    named = list(model.named_parameters())
-    optimizer = torch.optim.AdamW(
-        [{"params": [p for n, p in named if not any(k in n for k in no_decay)],
-          "weight_decay": 0.01},
-         {"params": [p for n, p in named if any(k in n for k in no_decay)],
-          "weight_decay": 0.0}], lr=1e-4, eps=1e-6)
+    batches = load_batches(args.batches)
+    optimizer = adamw(model, 1e-4)
 
     def step(ids, mask, labels) -> float:
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad()
-        return float(loss.detach())
+        return apply_gradients(loss, model, optimizer)
 
     if args.mode == "time":
         model.train()
@@ -243,9 +211,7 @@ def main() -> None:
         result = epoch(args, model, batches, step, optimizer, transformers, torch, np)
     else:
         model.eval()  # no dropout: both sides must compute the same function
-        np.savez(os.path.join(args.out, "classifier_init.npz"),
-                 weight=model.classifier.weight.detach().numpy(),
-                 bias=model.classifier.bias.detach().numpy())
+        save_classifier(model, os.path.join(args.out, "classifier_init.npz"), "weight")
         schedule = transformers.get_linear_schedule_with_warmup(optimizer, 2, 10)
         losses = []
         for batch in batches:
@@ -254,9 +220,7 @@ def main() -> None:
         trained = os.path.join(args.out, "hf_trained")
         model.save_pretrained(trained)
         shutil.copy(os.path.join(args.model, "vocab.txt"), trained)
-        np.savez(os.path.join(args.out, "classifier_trained.npz"),
-                 weight=model.classifier.weight.detach().numpy(),
-                 bias=model.classifier.bias.detach().numpy())
+        save_classifier(model, os.path.join(args.out, "classifier_trained.npz"), "weight")
         result = {"losses": losses}
     result.update(torch=torch.__version__, transformers=transformers.__version__)
     with open(os.path.join(args.out, f"hf_{args.mode}.json"), "w") as fh:

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from _hf_common import adamw, apply_gradients, import_tfmask_text
 
 
 def main() -> None:
@@ -39,6 +37,7 @@ def main() -> None:
     import torch
     import transformers
 
+    import_tfmask_text()
     from tfmask.text import readers  # pure Python modules: no TensorFlow import
     from tfmask.text.labels import label_vocabulary
     from tfmask.train import metrics
@@ -90,12 +89,7 @@ def main() -> None:
 
     train_rows, valid_rows = encode(train), encode(valid)
     steps = -(-len(train_rows) // args.batch_size) * args.epochs
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [{"params": [p for n, p in model.named_parameters()
-                          if not any(k in n for k in no_decay)], "weight_decay": 0.01},
-              {"params": [p for n, p in model.named_parameters()
-                          if any(k in n for k in no_decay)], "weight_decay": 0.0}]
-    optimizer = torch.optim.AdamW(groups, lr=args.learning_rate, eps=1e-6)
+    optimizer = adamw(model, args.learning_rate)
     schedule = transformers.get_linear_schedule_with_warmup(optimizer, max(1, steps // 10),
                                                             steps)
     history = []
@@ -105,11 +99,7 @@ def main() -> None:
         t0 = time.perf_counter()
         for _, ids, mask, y in batches(train_rows, True, epoch):
             loss = model(input_ids=ids, attention_mask=mask, labels=y).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad()
+            apply_gradients(loss, model, optimizer, schedule)
         train_seconds = time.perf_counter() - t0
         model.eval()
         predicted = []
