@@ -29,24 +29,38 @@ def shared_data():
 
 # --- Parallel runs (pytest-xdist: `pytest -n 2 --dist loadgroup`, as CI and the README run) --
 
-#: The session's shared runs (the fixtures below).
-SHARED_RUNS = {"pretraining_run", "ner_run", "sentiment_run", "pair_run", "fill_mask_run",
-               "exported"}
+#: The session's shared runs (the fixtures below), in two families that share no build: a
+#: test using a run of a family runs on that family's worker, so each run is built once (a
+#: test using both families goes with the fine-tuned runs, which then build the others they
+#: need too), and the two families run side by side.
+FINETUNED_RUNS = {"ner_run", "sentiment_run", "exported"}
+PRETRAINED_RUNS = {"pretraining_run", "fill_mask_run", "pair_run"}
+SHARED_RUNS = FINETUNED_RUNS | PRETRAINED_RUNS
+#: Files whose tests share nothing costly: each test is scheduled alone (the notebooks: a
+#: minute or more each).
+SPREAD_FILES = {"tests/test_notebooks.py"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's hook reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Every test that uses a shared run goes to the one worker that builds the runs, so they
-    are built once however many workers there are; every other test stays with the rest of
-    its file, so module-scoped fixtures are built once too. Without xdist this changes
-    nothing."""
+    """Every test that uses a shared run goes to the worker that builds its family of runs, so
+    they are built once however many workers there are; every other test stays with the rest
+    of its file, so module-scoped fixtures are built once too, except in `SPREAD_FILES`.
+    Without xdist this changes nothing."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)  # runs named by parameter (getfixturevalue)
         if callspec is not None:
             names |= {v for v in callspec.params.values() if isinstance(v, str)}
-        uses_runs = SHARED_RUNS & names
-        group = "shared_runs" if uses_runs else item.nodeid.split("::")[0]
+        path = item.nodeid.split("::")[0]
+        if names & FINETUNED_RUNS:
+            group = "runs:finetuned"
+        elif names & PRETRAINED_RUNS:
+            group = "runs:pretrained"
+        else:
+            # (no "]" in a group name: xdist reads a name ending in one as no group)
+            spread = f"{path}:{item.name}".replace("[", "(").replace("]", ")")
+            group = spread if path in SPREAD_FILES else path
         item.add_marker(pytest.mark.xdist_group(group))
 
 

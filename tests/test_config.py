@@ -33,7 +33,7 @@ def _non_default_experiment() -> Experiment:
                         tfds="wikipedia/20230601.en:train", tfds_text_key="body",
                         tfds_data_dir="/tmp/tfds", max_sequence_length=64,
                         packing="one_line", shuffle_buffer=10, skip_bad_lines=True),
-        train=TrainConfig(preset="bert_mini", init="/tmp/minilm", batch_size=8, steps=10, save_every=5,
+        train=TrainConfig(preset="bert_mini", init="/tmp/minilm", head_warmup_steps=7, batch_size=8, steps=10, save_every=5,
                           eval_steps=2, learning_rate=5e-4, warmup_steps=3, weight_decay=0.0,
                           clipnorm=0.5, adam_epsilon=1e-8, seed=7, strategy="mirrored",
                           precision="mixed_float16", jit_compile=True,

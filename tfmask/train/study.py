@@ -82,12 +82,13 @@ class Budget:
     continued_seq_len: int
     checkpoint_learning_rate: float  # fine-tuning part B's checkpoint
     default_seeds: int
+    head_warmup_steps: int = 200  # part B: the checkpoint's fresh MLM head trained alone first
 
 
 BUDGETS = {
     # Mechanics only, minutes on 2 cores: every cell runs, no number means anything.
     "smoke": Budget("bert_tiny", 2000, 1000, 4, 8, 32, 2, 64, 48, 64, 64, 1, 16, 32, 1e-3,
-                    4, 8, 32, 5e-5, 2),
+                    4, 8, 32, 5e-5, 2, head_warmup_steps=4),
     # About an hour or two on a laptop-class CPU (cells run one after another).
     "cpu-hour": Budget("bert_tiny", 0, 8000, 400, 32, 128, 10, 1000, 500, 2000, 1000, 2, 32,
                        64, 1e-3, 60, 16, 64, 5e-5, 3),
@@ -329,6 +330,7 @@ def plan_part_b(out: str, paths: dict, budget: Budget, seeds: int, checkpoint: s
                 argv = ["pretrain", "--init", os.path.join(out, "B/import"),
                         "--corpus", paths[f"{task}_text"],
                         "--steps", str(budget.continued_steps),
+                        "--head-warmup-steps", str(budget.head_warmup_steps),
                         "--save-every", str(_save_every(budget.continued_steps)),
                         "--batch-size", str(budget.continued_batch_size),
                         "--seq-len", str(budget.continued_seq_len),
