@@ -337,11 +337,12 @@ def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose)
     with strategy.scope():
         encoder, model = build_masked_lm(experiment)
     distribute.enable_multi_worker_fit(model, strategy)
+    jit_compile = t.jit_compile or distribute.needs_static_shapes(strategy)
     if (t.init and t.head_warmup_steps and not start_step
             and not has_masked_lm_head(t.init)):
         with strategy.scope():
             warm_up = warm_up_head(model, experiment, train_ds, eval_ds, eval_batches, verbose,
-                                   t.jit_compile or distribute.needs_static_shapes(strategy))
+                                   jit_compile)
         distribute.chief_first(strategy, lambda: runs.write_json(
             os.path.join(out, "head_warmup.json"), warm_up))
     with strategy.scope():
@@ -349,9 +350,7 @@ def _pretrain(experiment: Experiment, run_dir: str, out: str, strategy, verbose)
             t.learning_rate, t.steps, t.warmup_steps, t.weight_decay, t.clipnorm,
             t.adam_epsilon)
         compile_model(model, precision.with_loss_scaling(optimizer, t.precision),
-                      "masked_accuracy",
-                      t.jit_compile or distribute.needs_static_shapes(strategy),
-                      t.steps_per_execution)
+                      "masked_accuracy", jit_compile, t.steps_per_execution)
 
     # The history row of an interval is written before the checkpoint that marks the
     # interval done: a kill between the two then only repeats the interval, never loses a row.
